@@ -1,0 +1,5 @@
+"""Authentication: httpx.Auth implementations that add ``Authorization: Bearer``."""
+
+from .static import StaticToken
+
+__all__ = ["StaticToken"]

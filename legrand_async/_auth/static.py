@@ -1,0 +1,25 @@
+"""A fixed access token, for callers that manage tokens themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import httpx
+
+__all__ = ["StaticToken"]
+
+
+class StaticToken(httpx.Auth):
+    """Sends ``Authorization: Bearer <token>``; the token never shows in ``repr``."""
+
+    def __init__(self, access_token: str) -> None:
+        if not isinstance(access_token, str) or not access_token.strip():
+            raise ValueError("access_token must be a non-empty string")
+        self._header = f"Bearer {access_token.strip()}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "StaticToken(access_token='***')"

@@ -1,0 +1,136 @@
+"""LegrandClient: the client core that executes routes through the transport stack."""
+
+from __future__ import annotations
+
+import json
+import random
+from types import TracebackType
+from typing import Any, Final, Self
+
+import httpx
+
+from ._auth import StaticToken
+from ._clock import Clock, SystemClock
+from ._converters import unstructure
+from ._endpoints.smarther import SmartherAPI
+from ._responses import error_from_response, result_from_response
+from ._routing import Route
+from ._transport.client import ClientTransport
+from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy, RetryTransport
+from ._version import __version__
+from .errors import TransportError
+
+__all__ = ["DEFAULT_BASE_URL", "LegrandClient"]
+
+DEFAULT_BASE_URL: Final = "https://api.developer.legrand.com"
+_JSON: Final = "application/json"
+
+
+class LegrandClient:
+    """An asyncio client for the Legrand / BTicino developer cloud.
+
+    ``subscription_key`` is the portal's Primary Key (sent as ``Ocp-Apim-Subscription-Key``).
+    Authenticate with ``access_token`` (a bearer token you manage) or ``auth`` (any
+    ``httpx.Auth``), not both. The wire is ``transport`` (an httpx transport, closed with the
+    client) or ``http_client`` (your ``httpx.AsyncClient``, used as the innermost transport and left
+    open); the library's auth, retry and limits always apply on top. ``clock`` and ``rng`` exist
+    for tests.
+    """
+
+    def __init__(
+        self,
+        subscription_key: str,
+        *,
+        access_token: str | None = None,
+        auth: httpx.Auth | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so a shared default is safe
+        timeout: float | httpx.Timeout | None = 20.0,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not isinstance(subscription_key, str) or not subscription_key.strip():
+            raise ValueError("subscription_key must be a non-empty string")
+        if access_token is not None and auth is not None:
+            raise ValueError("pass access_token or auth, not both")
+        if http_client is not None and transport is not None:
+            raise ValueError("pass http_client or transport, not both")
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("base_url must be an absolute http(s) URL")
+        self._base_url = str(base_url).rstrip("/")
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        wire: httpx.AsyncBaseTransport
+        if http_client is not None:
+            wire = ClientTransport(http_client)
+        else:
+            wire = transport if transport is not None else httpx.AsyncHTTPTransport()
+        jitter = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
+        stack = RetryTransport(wire, retry, clock=self._clock, rng=jitter)
+        self._http = httpx.AsyncClient(
+            transport=stack,
+            auth=StaticToken(access_token) if access_token is not None else auth,
+            timeout=timeout,
+            headers={
+                "Ocp-Apim-Subscription-Key": subscription_key.strip(),
+                "Accept": _JSON,
+                "User-Agent": f"legrand-async/{__version__} httpx/{httpx.__version__}",
+            },
+        )
+        self.smarther = SmartherAPI(self._call)
+
+    async def _call(self, route: Route, args: tuple[object, ...], body: object) -> Any:
+        """Send ``route`` with path ``args`` and ``body``; the structured result or an error."""
+        path = route.render_path(args)
+        content = None
+        headers = None
+        if route.body is not None:
+            if not isinstance(body, route.body):
+                raise TypeError(f"{route.name} takes a {route.body.__name__}")
+            content = json.dumps(unstructure(body), separators=(",", ":")).encode()
+            headers = {"Content-Type": _JSON}
+        request = self._http.build_request(
+            route.method,
+            self._base_url + path,
+            content=content,
+            headers=headers,
+            extensions={IDEMPOTENT: route.idempotent},
+        )
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            attempts = request.extensions.get(ATTEMPTS, 1)
+            raise TransportError(
+                f"{route.method} {path} failed after {attempts} attempt(s): "
+                f"{type(exc).__name__}: {exc}",
+                attempts=attempts,
+            ) from exc
+        if 200 <= response.status_code < 300:
+            return result_from_response(route, response)
+        raise error_from_response(
+            response,
+            now=self._clock.now(),
+            attempts=response.request.extensions.get(ATTEMPTS, 1),
+        )
+
+    async def aclose(self) -> None:
+        """Close connections (and a ``transport`` you passed; never your ``http_client``)."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<LegrandClient base_url={self._base_url!r}>"

@@ -1,0 +1,211 @@
+"""The cattrs converter factory: every wire name and format quirk lives here, not on the models.
+
+- attribute ``snake_case`` <-> wire ``camelCase``, with the odd names in :data:`WIRE_NAMES`;
+- decimal strings (``"18.00000"``) for floats, ``"1"`` or ``1`` for ints, enums in any case
+  with an ``UNKNOWN`` fallback, datetimes with or without offset (``Z`` too, and the end of a
+  ``start/end`` range), ``""`` for a missing optional datetime;
+- lenient by default (unknown keys ignored); ``make_converter(strict=True)`` forbids extra keys,
+  which the tests use over every real fixture so that a new field fails CI instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .errors import ResponseValidationError
+from .models import smarther
+from .models._enum import LenientEnum
+
+__all__ = ["WIRE_NAMES", "make_converter", "structure", "unstructure", "wire_time"]
+
+T = TypeVar("T")
+
+#: Wire names that are not the camelCase of the attribute name.
+WIRE_NAMES: Mapping[tuple[type, str], str] = {
+    (smarther.Subscription, "endpoint_url"): "EndPointUrl",
+    (smarther.SubscriptionRequest, "endpoint_url"): "EndPointUrl",
+    (smarther.Measure, "timestamp"): "timeStamp",
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _wire_name(cls: type, name: str) -> str:
+    for klass in cls.__mro__:
+        wire = WIRE_NAMES.get((klass, name))
+        if wire is not None:
+            return wire
+    return _camel(name)
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got bool")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        number = float(value.strip())
+    else:
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
+def _structure_enum(value: Any, cls: type[LenientEnum]) -> LenientEnum:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return cls(value)
+
+
+def _unstructure_enum(value: LenientEnum) -> str:
+    return value.value
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 date-time string, got {type(value).__name__}")
+    # A ``start/end`` range (boost) means "until end".
+    return datetime.fromisoformat(value.rpartition("/")[2].strip())
+
+
+def _structure_optional_datetime(value: Any, _: type) -> datetime | None:
+    if value is None or value == "":
+        return None
+    return _structure_datetime(value, datetime)
+
+
+def _structure_program_numbers(value: Any, _: type) -> list[int]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of programs, got {type(value).__name__}")
+    numbers = []
+    for item in value:
+        number = item.get("number") if isinstance(item, dict) else item
+        numbers.append(_structure_int(number, int))
+    return numbers
+
+
+def _unstructure_program_numbers(numbers: list[int]) -> list[dict[str, int]]:
+    return [{"number": number} for number in numbers]
+
+
+def wire_time(moment: datetime) -> str:
+    """``YYYY-MM-DDThh:mm:ss`` in the device's local time (aware values go to local time)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _decimal(value: float) -> str:
+    return repr(round(float(value), 2))
+
+
+def _unstructure_set_status(status: smarther.SetStatus) -> dict[str, Any]:
+    body: dict[str, Any] = {"function": status.function.value, "mode": status.mode.value}
+    if status.setpoint is not None:
+        body["setPoint"] = {"value": _decimal(status.setpoint), "unit": "C"}
+    if status.program is not None:
+        body["programs"] = [{"number": status.program}]
+    if status.start is not None and status.until is not None:
+        body["activationTime"] = f"{wire_time(status.start)}/{wire_time(status.until)}"
+    elif status.until is not None:
+        body["activationTime"] = wire_time(status.until)
+    return body
+
+
+_FIELD_OVERRIDES: Mapping[tuple[type, str], dict[str, Any]] = {
+    (smarther.ChronothermostatStatus, "programs"): {
+        "struct_hook": _structure_program_numbers,
+        "unstruct_hook": _unstructure_program_numbers,
+    },
+}
+
+
+def make_converter(*, strict: bool = False) -> cattrs.Converter:
+    """A converter for every model; ``strict`` forbids keys the models do not know."""
+    converter = cattrs.Converter(forbid_extra_keys=strict)
+
+    def overrides(cls: type) -> dict[str, Any]:
+        return {
+            a.name: override(
+                rename=_wire_name(cls, a.name), **_FIELD_OVERRIDES.get((cls, a.name), {})
+            )
+            for a in attrs.fields(cls)
+        }
+
+    def structure_factory(cls: type) -> Callable[[Any, type], Any]:
+        return make_dict_structure_fn(
+            cls, converter, _cattrs_forbid_extra_keys=strict, **overrides(cls)
+        )
+
+    def unstructure_factory(cls: type) -> Callable[[Any], Any]:
+        return make_dict_unstructure_fn(cls, converter, **overrides(cls))
+
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(float, _structure_float)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(LenientEnum, _structure_enum)
+    converter.register_unstructure_hook(LenientEnum, _unstructure_enum)
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_structure_hook(datetime | None, _structure_optional_datetime)
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_unstructure_hook(smarther.SetStatus, _unstructure_set_status)
+    converter.register_structure_hook_factory(attrs.has, structure_factory)
+    converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return converter
+
+
+_CONVERTER = make_converter()
+
+
+def structure(data: Any, cls: Any, *, converter: cattrs.Converter = _CONVERTER) -> Any:
+    """Structure ``data`` into ``cls``; any mismatch raises ResponseValidationError with paths."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        errors = cattrs.transform_error(exc, path="$")
+        raise ResponseValidationError("the response does not fit the model", errors=errors) from exc
+
+
+def unstructure(value: Any, *, converter: cattrs.Converter = _CONVERTER) -> Any:
+    """The JSON-ready form of a model."""
+    return converter.unstructure(value)

@@ -1,0 +1,1 @@
+"""Endpoint classes generated from the route table (``scripts/generate_endpoints.py``)."""

@@ -1,0 +1,152 @@
+"""Turn an httpx response into a result or a LegrandError: pure functions of the response."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from ._converters import structure
+from ._routing import Route
+from ._transport.headers import parse_quota_reset, request_id
+from ._transport.retry import RETRY_AFTER
+from .errors import LegrandError, QuotaExhausted, ResponseValidationError, error_class
+
+__all__ = ["error_from_response", "parse_error_body", "result_from_response"]
+
+_QUOTA_TEXT = "out of call volume quota"
+_MAX_TEXT = 500
+
+
+def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]:
+    """``(code, message, body)`` from any error body format the cloud sends.
+
+    Smarther / door entry / API Management ``{"statusCode", "message"}``; Home + Control
+    ``{"errors": [{"userMessage", "internalMessage", "code"}]}``; OAuth ``{"error",
+    "error_description"}``; anything else falls back to the text.
+    """
+    if not content.strip():
+        return None, None, None
+    try:
+        body = json.loads(content)
+    except ValueError:
+        text = content.decode("utf-8", "replace").strip()
+        return None, text[:_MAX_TEXT], text
+    item = body
+    if isinstance(item, list) and item and isinstance(item[0], dict):
+        item = item[0]
+    if not isinstance(item, dict):
+        return None, None, body
+    errors = item.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        message = first.get("userMessage") or first.get("internalMessage") or first.get("message")
+        return _code(first.get("code")), _text(message), body
+    error = item.get("error")
+    if isinstance(error, dict):  # {"error": {"code", "message"}}
+        return _code(error.get("code")), _text(error.get("message")), body
+    if isinstance(error, str):
+        return error, _text(item.get("error_description") or item.get("message")), body
+    code = item.get("statusCode", item.get("code"))
+    return _code(code), _text(item.get("message") or item.get("Message")), body
+
+
+def _code(value: Any) -> int | str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    return value if isinstance(value, int | str) else str(value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return (value if isinstance(value, str) else json.dumps(value))[:_MAX_TEXT]
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _secrets(request: httpx.Request) -> list[str]:
+    values = []
+    authorization = request.headers.get("authorization")
+    if authorization:
+        values.append(authorization.partition(" ")[2] or authorization)
+    key = request.headers.get("ocp-apim-subscription-key")
+    if key:
+        values.append(key)
+    return values
+
+
+def error_from_response(response: httpx.Response, *, now: datetime, attempts: int) -> LegrandError:
+    """The documented error for a non-2xx response (its body must have been read)."""
+    status = response.status_code
+    code, message, body = parse_error_body(response.content)
+    secrets = _secrets(response.request)
+    message = _scrub(message or response.reason_phrase or f"HTTP {status}", secrets)
+    if isinstance(body, str):
+        body = _scrub(body, secrets)
+    rid = request_id(response.headers)
+    if _QUOTA_TEXT in message.lower():
+        return QuotaExhausted(
+            message,
+            resets_at=parse_quota_reset(message, now),
+            status_code=status,
+            code=code,
+            request_id=rid,
+        )
+    return error_class(status)(
+        message,
+        status_code=status,
+        code=code,
+        request_id=rid,
+        body=body,
+        attempts=attempts,
+        retry_after=response.extensions.get(RETRY_AFTER),
+    )
+
+
+def _unwrap(data: Any, path: tuple[str | int, ...]) -> Any:
+    where = "$"
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            raise ResponseValidationError(
+                "the response does not fit the model", errors=[f"missing value @ {where}"]
+            ) from None
+        where += f"[{step}]" if isinstance(step, int) else f".{step}"
+    return data
+
+
+def result_from_response(route: Route, response: httpx.Response) -> Any:
+    """The structured result of a 2xx response to ``route``."""
+    if route.response is None:
+        return None
+    content = response.content
+    if response.status_code == 204 or not content.strip():
+        if route.empty is not None:
+            return route.empty()
+        raise ResponseValidationError(
+            "the response body is empty", status_code=response.status_code
+        )
+    try:
+        data = json.loads(content)
+    except ValueError:
+        raise ResponseValidationError(
+            "the response body is not JSON", status_code=response.status_code
+        ) from None
+    try:
+        data = _unwrap(data, route.unwrap)
+        if data is None and route.empty is not None:
+            return route.empty()
+        return structure(data, route.response)
+    except ResponseValidationError as exc:
+        exc.status_code = response.status_code
+        raise

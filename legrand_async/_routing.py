@@ -1,0 +1,97 @@
+"""What a route is: the declarative description the endpoint coroutines are generated from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+__all__ = ["Call", "Family", "PathParam", "Route", "opaque_id", "uuid_id"]
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def uuid_id(name: str, value: object) -> str:
+    """A UUID path value (``8-4-4-4-12`` hex digits), or ValueError."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not _UUID.fullmatch(value):
+        raise ValueError(f"{name} must be a UUID like 'b5e48d6f-cbad-2711-e053-27182d0ad74c'")
+    return value
+
+
+def opaque_id(name: str, value: object) -> str:
+    """A non-empty opaque path value (percent-encoded when sent)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+@attrs.frozen
+class PathParam:
+    """A path parameter: the argument name (also the ``{placeholder}``) and its check."""
+
+    name: str
+    check: Callable[[str, object], str] = uuid_id
+    annotation: str = "str"
+
+
+@attrs.frozen
+class Family:
+    """An API family: one generated class, reached as ``client.<attribute>``."""
+
+    attribute: str
+    class_name: str
+    models: str
+    doc: str
+
+
+@attrs.frozen
+class Route:
+    """One operation of the API.
+
+    - ``params`` are the path parameters, in argument order;
+    - ``body`` is the request body's attrs class: the caller passes it as ``body_arg`` when that is
+      set, otherwise the body's fields are the coroutine's arguments;
+    - ``response`` is the type the (unwrapped) JSON is structured into; None means no body is read;
+    - ``unwrap`` is the path of keys/indexes from the JSON document down to that value;
+    - ``empty`` is returned for 204 / an empty body when the API uses those for "nothing";
+    - ``idempotent`` lets read timeouts and dropped connections be retried.
+    """
+
+    family: str
+    name: str
+    method: str
+    path: str
+    summary: str
+    idempotent: bool
+    params: tuple[PathParam, ...] = ()
+    body: type | None = None
+    body_arg: str | None = None
+    response: Any = None
+    unwrap: tuple[str | int, ...] = ()
+    empty: Callable[[], Any] | None = None
+    scopes: tuple[str, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        placeholders = _PLACEHOLDER.findall(self.path)
+        if placeholders != [p.name for p in self.params]:
+            raise ValueError(f"{self.name}: path placeholders {placeholders} != params")
+
+    def render_path(self, args: Sequence[object]) -> str:
+        """The request path with every argument checked and percent-encoded."""
+        values = {
+            p.name: quote(p.check(p.name, value), safe="")
+            for p, value in zip(self.params, args, strict=True)
+        }
+        return self.path.format_map(values)
+
+
+#: How generated endpoints reach the client core: ``await call(route, path_args, body)``.
+Call = Callable[[Route, tuple[object, ...], object], Awaitable[Any]]

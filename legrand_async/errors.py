@@ -1,0 +1,203 @@
+"""Every failure the library raises.
+
+::
+
+    LegrandError                  base: .status_code .code .message (None where not applicable)
+    ├── TransportError            network failure after retries (wraps the httpx error); .attempts
+    ├── APIError                  an HTTP error status: .request_id .body .attempts .retry_after
+    │   ├── BadRequest 400 · Unauthorized 401 · Forbidden 403 · NotFound 404 · NotAcceptable 406
+    │   ├── RequestTimeout 408 (cloud to device) · Conflict 409 · RateLimited 429
+    │   ├── WrongInput 430 · AppPasswordExpired 469 · TermsExpired 470 · DeviceBusy 486
+    │   └── ServerError 5xx
+    ├── QuotaExhausted            the daily call quota is spent; .resets_at (aware UTC) or None
+    └── ResponseValidationError   the body is not JSON or does not fit the model; .errors (paths)
+
+``str(error)`` shows the status, the message and the request id; it never shows a token,
+a client secret or the subscription key (the message is scrubbed of the request's secrets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AppPasswordExpired",
+    "BadRequest",
+    "Conflict",
+    "DeviceBusy",
+    "Forbidden",
+    "LegrandError",
+    "NotAcceptable",
+    "NotFound",
+    "QuotaExhausted",
+    "RateLimited",
+    "RequestTimeout",
+    "ResponseValidationError",
+    "ServerError",
+    "TermsExpired",
+    "TransportError",
+    "Unauthorized",
+    "WrongInput",
+]
+
+
+class LegrandError(Exception):
+    """Base class of every error raised by legrand_async."""
+
+    status_code: int | None
+    code: int | str | None
+    message: str
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, code: int | str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TransportError(LegrandError):
+    """The request could not be completed on the network (after retries)."""
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class APIError(LegrandError):
+    """The API answered with an error status."""
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: int | str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, code=code)
+        self.request_id = request_id
+        self.body = body
+        self.attempts = attempts
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        text = f"{self.status_code} {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+
+class BadRequest(APIError):
+    """400: something is wrong in the request body or headers."""
+
+
+class Unauthorized(APIError):
+    """401: missing/expired token or subscription key, or the user may not access the resource."""
+
+
+class Forbidden(APIError):
+    """403: operation forbidden."""
+
+
+class NotFound(APIError):
+    """404: unknown resource, or the gateway/thermostat is offline."""
+
+
+class NotAcceptable(APIError):
+    """406: request not acceptable (Home + Control)."""
+
+
+class RequestTimeout(APIError):
+    """408: the cloud timed out talking to the device."""
+
+
+class Conflict(APIError):
+    """409: the resource already exists (e.g. a C2C subscription for that URL)."""
+
+
+class RateLimited(APIError):
+    """429: the gateway's short-term rate limit; ``.retry_after`` is the wait it asked for."""
+
+
+class WrongInput(APIError):
+    """430: wrong input parameters (set status)."""
+
+
+class AppPasswordExpired(APIError):
+    """469: the password of the official Thermostat app expired; renew it in that app."""
+
+
+class TermsExpired(APIError):
+    """470: the official app's terms and conditions expired; accept them again in that app."""
+
+
+class DeviceBusy(APIError):
+    """486: the thermostat's user interface is busy (someone is touching it)."""
+
+
+class ServerError(APIError):
+    """5xx: the cloud failed."""
+
+
+class QuotaExhausted(LegrandError):
+    """The daily call quota is spent; ``.resets_at`` tells when it comes back (aware UTC)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resets_at: datetime | None = None,
+        status_code: int | None = None,
+        code: int | str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, code=code)
+        self.resets_at = resets_at
+        self.request_id = request_id
+
+
+class ResponseValidationError(LegrandError):
+    """The response body was not valid JSON or did not fit the expected model."""
+
+    def __init__(
+        self, message: str, *, errors: Sequence[str] = (), status_code: int | None = None
+    ) -> None:
+        details = "; ".join(errors)
+        super().__init__(f"{message}: {details}" if details else message, status_code=status_code)
+        self.errors = list(errors)
+
+
+STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    406: NotAcceptable,
+    408: RequestTimeout,
+    409: Conflict,
+    429: RateLimited,
+    430: WrongInput,
+    469: AppPasswordExpired,
+    470: TermsExpired,
+    486: DeviceBusy,
+}
+
+
+def error_class(status_code: int) -> type[APIError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return STATUS_ERRORS.get(status_code, ServerError)
+    return STATUS_ERRORS.get(status_code, APIError)

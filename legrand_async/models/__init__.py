@@ -1,0 +1,1 @@
+"""Response and request models (frozen attrs classes), one module per API family."""
