@@ -115,13 +115,13 @@ def error_from_response(response: httpx.Response, *, now: datetime, attempts: in
 def _unwrap(data: Any, path: tuple[str | int, ...]) -> Any:
     where = "$"
     for step in path:
+        where += f"[{step}]" if isinstance(step, int) else f".{step}"
         try:
             data = data[step]
         except (KeyError, IndexError, TypeError):
             raise ResponseValidationError(
-                "the response does not fit the model", errors=[f"missing value @ {where}"]
+                "the response does not fit the model", errors=[f"required value missing @ {where}"]
             ) from None
-        where += f"[{step}]" if isinstance(step, int) else f".{step}"
     return data
 
 

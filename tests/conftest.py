@@ -1,0 +1,80 @@
+"""Shared test helpers: a fake clock, the real fixtures, a client wired to respx."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import respx
+
+from legrand_async import LegrandClient, RetryPolicy
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BASE = "https://api.developer.legrand.com"
+KEY = "sub-key-5f3c9a"
+TOKEN = "access-token-9d2e71"
+PLANT = "b5e48d6f-cbad-2711-e053-27182d0ad74c"
+MODULE = "1ee68d6f-46b7-8f11-e053-27182d0a846a"
+SUBSCRIPTION = "a122e653-53fb-450e-b000-d47659807585"
+CHRONO = (
+    f"{BASE}/smarther/v2.0/chronothermostat/thermoregulation/addressLocation/plants/{PLANT}"
+    f"/modules/parameter/id/value/{MODULE}"
+)
+
+
+def load(name: str) -> Any:
+    """A fixture payload, parsed."""
+    return json.loads((FIXTURES / name).read_text())
+
+
+class FakeClock:
+    """Records sleeps and advances time instead of sleeping."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)) -> None:
+        self._now = start
+        self._mono = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self._mono += seconds
+        self._now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def mock() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        yield router
+
+
+@pytest_asyncio.fixture
+async def client(clock: FakeClock) -> AsyncIterator[LegrandClient]:
+    """A client with the default retry policy, no jitter, and the fake clock."""
+    async with LegrandClient(
+        subscription_key=KEY,
+        access_token=TOKEN,
+        retry=RetryPolicy(jitter=0),
+        clock=clock,
+        rng=random.Random(0),
+    ) as c:
+        yield c
