@@ -82,12 +82,13 @@ class RetryPolicy:
         if value > 1:
             raise ValueError(f"jitter must be between 0 and 1, got {value!r}")
 
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        """The wait before retry number ``retry`` (0 for the first retry)."""
-        delay: float = min(self.initial_delay * 2.0**retry, self.max_delay)
-        if self.jitter:
-            delay *= 1 - self.jitter * rng.random()
-        return delay
+
+def backoff(policy: RetryPolicy, retry: int, rng: random.Random) -> float:
+    """The wait before retry number ``retry`` (0 for the first retry) when the server names none."""
+    delay: float = min(policy.initial_delay * 2.0**retry, policy.max_delay)
+    if policy.jitter:
+        delay *= 1 - policy.jitter * rng.random()
+    return delay
 
 
 class RetryTransport(httpx.AsyncBaseTransport):
@@ -123,7 +124,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 retryable = idempotent or not isinstance(exc, _MAYBE_SENT)
                 if not retryable or attempt >= policy.max_attempts:
                     raise
-                delay = policy.backoff(attempt - 1, self._rng)
+                delay = backoff(policy, attempt - 1, self._rng)
                 reason = type(exc).__name__
             else:
                 if response.status_code not in RETRY_STATUSES:
@@ -137,7 +138,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 ):
                     return response
                 await response.aclose()
-                delay = wait if wait is not None else policy.backoff(attempt - 1, self._rng)
+                delay = wait if wait is not None else backoff(policy, attempt - 1, self._rng)
                 reason = str(response.status_code)
             log.debug(
                 "retrying %s %s after %s (attempt %d of %d) in %.3f s",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 import httpx
@@ -82,7 +83,7 @@ class Capability:
     """What a module can do with one capability (``function``, ``mode``, ``setPoint``...)."""
 
     capability: str
-    can_do: dict[str, dict[str, bool]] = attrs.field(factory=dict)
+    can_do: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
