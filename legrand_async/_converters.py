@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.cols import list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .errors import ResponseValidationError
@@ -46,6 +48,10 @@ def _wire_name(cls: type, name: str) -> str:
         if wire is not None:
             return wire
     return _camel(name)
+
+
+def _is_list(tp: Any) -> bool:
+    return tp is list or typing.get_origin(tp) is list
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -113,14 +119,22 @@ def _structure_optional_datetime(value: Any, _: type) -> datetime | None:
     return _structure_datetime(value, datetime)
 
 
-def _structure_program_numbers(value: Any, _: type) -> list[int]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list of programs, got {type(value).__name__}")
-    numbers = []
-    for item in value:
-        number = item.get("number") if isinstance(item, dict) else item
-        numbers.append(_structure_int(number, int))
-    return numbers
+def _program_numbers(strict: bool) -> Callable[[Any, type], list[int]]:
+    """``[{"number": 1}]`` or ``[{"number": "1"}]`` -> ``[1]``."""
+
+    def structure_numbers(value: Any, _: type) -> list[int]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list of programs, got {type(value).__name__}")
+        numbers = []
+        for item in value:
+            if not isinstance(item, dict) or "number" not in item:
+                raise TypeError(f"expected a program object with a number, got {item!r}")
+            if strict and item.keys() != {"number"}:
+                raise ValueError(f"unknown program keys {sorted(item.keys() - {'number'})}")
+            numbers.append(_structure_int(item["number"], int))
+        return numbers
+
+    return structure_numbers
 
 
 def _unstructure_program_numbers(numbers: list[int]) -> list[dict[str, int]]:
@@ -151,25 +165,38 @@ def _unstructure_set_status(status: smarther.SetStatus) -> dict[str, Any]:
     return body
 
 
-_FIELD_OVERRIDES: Mapping[tuple[type, str], dict[str, Any]] = {
-    (smarther.ChronothermostatStatus, "programs"): {
-        "struct_hook": _structure_program_numbers,
-        "unstruct_hook": _unstructure_program_numbers,
-    },
-}
+def _field_overrides(strict: bool) -> dict[tuple[type, str], dict[str, Any]]:
+    """Fields whose wire shape differs from their attribute type."""
+    return {
+        (smarther.ChronothermostatStatus, "programs"): {
+            "struct_hook": _program_numbers(strict),
+            "unstruct_hook": _unstructure_program_numbers,
+        },
+    }
 
 
 def make_converter(*, strict: bool = False) -> cattrs.Converter:
     """A converter for every model; ``strict`` forbids keys the models do not know."""
     converter = cattrs.Converter(forbid_extra_keys=strict)
+    field_overrides = _field_overrides(strict)
 
     def overrides(cls: type) -> dict[str, Any]:
         return {
             a.name: override(
-                rename=_wire_name(cls, a.name), **_FIELD_OVERRIDES.get((cls, a.name), {})
+                rename=_wire_name(cls, a.name), **field_overrides.get((cls, a.name), {})
             )
             for a in attrs.fields(cls)
         }
+
+    def list_factory(cls: type) -> Callable[[Any, type], Any]:
+        items = list_structure_factory(cls, converter)
+
+        def structure_list(value: Any, tp: type) -> Any:
+            if not isinstance(value, list):  # cattrs would iterate a string or a dict's keys
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return items(value, tp)
+
+        return structure_list
 
     def structure_factory(cls: type) -> Callable[[Any, type], Any]:
         return make_dict_structure_fn(
@@ -189,6 +216,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     converter.register_structure_hook(datetime | None, _structure_optional_datetime)
     converter.register_unstructure_hook(datetime, datetime.isoformat)
     converter.register_unstructure_hook(smarther.SetStatus, _unstructure_set_status)
+    converter.register_structure_hook_factory(_is_list, list_factory)
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return converter

@@ -85,7 +85,7 @@ class RetryPolicy:
 
 def backoff(policy: RetryPolicy, retry: int, rng: random.Random) -> float:
     """The wait before retry number ``retry`` (0 for the first retry) when the server names none."""
-    delay: float = min(policy.initial_delay * 2.0**retry, policy.max_delay)
+    delay: float = min(policy.initial_delay * 2.0 ** min(retry, 64), policy.max_delay)
     if policy.jitter:
         delay *= 1 - policy.jitter * rng.random()
     return delay

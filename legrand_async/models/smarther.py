@@ -7,7 +7,7 @@ Responses are frozen attrs classes named after the portal's objects; the convert
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -329,10 +329,10 @@ class SetStatus:
             raise ValueError(f"function must be HEATING or COOLING, got {self.function!r}")
         if not isinstance(self.mode, Mode) or self.mode is Mode.UNKNOWN:
             raise ValueError(f"mode must be a known Mode, got {self.mode!r}")
-        if self.mode is Mode.MANUAL and self.setpoint is None:
-            raise ValueError("manual mode needs a setpoint")
-        if self.mode is Mode.AUTOMATIC and self.program is None:
-            raise ValueError("automatic mode needs a program")
+        if (self.setpoint is not None) != (self.mode is Mode.MANUAL):
+            raise ValueError("a setpoint goes with manual mode, and only with it")
+        if (self.program is not None) != (self.mode is Mode.AUTOMATIC):
+            raise ValueError("a program goes with automatic mode, and only with it")
         if self.mode is Mode.BOOST:
             if self.start is None or self.until is None:
                 raise ValueError("boost needs a start and an end")
@@ -372,7 +372,13 @@ class SetStatus:
         """Boost for 30, 60 or 90 minutes from ``start`` (default: now, local time)."""
         if isinstance(minutes, bool) or minutes not in BOOST_MINUTES:
             raise ValueError(f"boost lasts 30, 60 or 90 minutes, got {minutes!r}")
-        begin = (start if start is not None else datetime.now()).replace(microsecond=0)
+        if start is None:
+            start = datetime.now()
+        elif not isinstance(start, datetime):
+            raise TypeError(f"start must be a datetime, got {type(start).__name__}")
+        elif start.tzinfo is not None:
+            start = start.astimezone(UTC)  # add the minutes on an absolute scale (DST)
+        begin = start.replace(microsecond=0)
         return cls(
             function=function,
             mode=Mode.BOOST,
