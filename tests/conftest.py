@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import respx
@@ -26,6 +27,15 @@ CHRONO = (
     f"{BASE}/smarther/v2.0/chronothermostat/thermoregulation/addressLocation/plants/{PLANT}"
     f"/modules/parameter/id/value/{MODULE}"
 )
+
+
+# Building an httpx transport loads the CA bundle (~50 ms): tests share one SSL context.
+_SSL = httpx.create_ssl_context()
+
+
+def wire() -> httpx.AsyncHTTPTransport:
+    """A real httpx transport (respx intercepts it) on the shared SSL context."""
+    return httpx.AsyncHTTPTransport(verify=_SSL)
 
 
 def load(name: str) -> Any:
@@ -76,5 +86,6 @@ async def client(clock: FakeClock) -> AsyncIterator[LegrandClient]:
         retry=RetryPolicy(jitter=0),
         clock=clock,
         rng=random.Random(0),
+        transport=wire(),
     ) as c:
         yield c
