@@ -31,10 +31,11 @@ class LegrandClient:
 
     ``subscription_key`` is the portal's Primary Key (sent as ``Ocp-Apim-Subscription-Key``).
     Authenticate with ``access_token`` (a bearer token you manage) or ``auth`` (any
-    ``httpx.Auth``), not both. The wire is ``transport`` (an httpx transport, closed with the
-    client) or ``http_client`` (your ``httpx.AsyncClient``, used as the innermost transport and left
-    open); the library's auth, retry and limits always apply on top. ``clock`` and ``rng`` exist
-    for tests.
+    ``httpx.Auth``), not both; with neither, requests carry no ``Authorization`` header (for a
+    proxy that adds it). The wire is ``transport`` (an httpx transport, closed with the client)
+    or ``http_client`` (your ``httpx.AsyncClient``, used as the innermost transport and left
+    open); the library's auth and retry always apply on top. ``clock`` and ``rng`` exist for
+    tests.
     """
 
     def __init__(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +33,7 @@ def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]
         body = json.loads(content)
     except ValueError:
         text = content.decode("utf-8", "replace").strip()
-        return None, text[:_MAX_TEXT], text
+        return None, text, text
     item = body
     if isinstance(item, list) and item and isinstance(item[0], dict):
         item = item[0]
@@ -63,25 +62,30 @@ def _code(value: Any) -> int | str | None:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    return (value if isinstance(value, str) else json.dumps(value))[:_MAX_TEXT]
+    return value if isinstance(value, str) else json.dumps(value)
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    """``value`` (text or parsed JSON) with every secret replaced by ``***``."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, list):
+        return [_scrub(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
+    return value
 
 
 def _secrets(request: httpx.Request) -> list[str]:
-    values = []
-    authorization = request.headers.get("authorization")
-    if authorization:
-        values.append(authorization.partition(" ")[2] or authorization)
-    key = request.headers.get("ocp-apim-subscription-key")
-    if key:
-        values.append(key)
-    return values
+    """The bearer token and subscription key the request carried."""
+    authorization = request.headers.get("authorization", "")
+    values = [
+        authorization.partition(" ")[2] or authorization,
+        request.headers.get("ocp-apim-subscription-key", ""),
+    ]
+    return [v for v in values if v.strip()]
 
 
 def error_from_response(response: httpx.Response, *, now: datetime, attempts: int) -> LegrandError:
@@ -89,9 +93,9 @@ def error_from_response(response: httpx.Response, *, now: datetime, attempts: in
     status = response.status_code
     code, message, body = parse_error_body(response.content)
     secrets = _secrets(response.request)
-    message = _scrub(message or response.reason_phrase or f"HTTP {status}", secrets)
-    if isinstance(body, str):
-        body = _scrub(body, secrets)
+    if secrets:
+        message, body = _scrub(message, secrets), _scrub(body, secrets)
+    message = (message or response.reason_phrase or f"HTTP {status}")[:_MAX_TEXT]
     rid = request_id(response.headers)
     if _QUOTA_TEXT in message.lower():
         return QuotaExhausted(

@@ -224,3 +224,21 @@ def test_every_error_is_importable_from_the_package() -> None:
     for name in errors.__all__:
         assert getattr(legrand_async, name) is getattr(errors, name)
         assert issubclass(getattr(errors, name), errors.LegrandError)
+
+
+@pytest.mark.asyncio
+async def test_secrets_are_scrubbed_from_json_bodies_and_long_messages(
+    once: LegrandClient, mock: respx.MockRouter
+) -> None:
+    message = "x" * 495 + TOKEN
+    body = {"statusCode": 400, "message": message, "echo": {"headers": [KEY]}}
+    mock.get(CHRONO).respond(400, json=body)
+    with pytest.raises(errors.BadRequest) as info:
+        await once.smarther.get_status(PLANT, MODULE)
+    assert TOKEN[:5] not in info.value.message
+    assert len(info.value.message) <= 500
+    assert info.value.body == {
+        "statusCode": 400,
+        "message": "x" * 495 + "***",
+        "echo": {"headers": ["***"]},
+    }
