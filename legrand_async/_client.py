@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from types import TracebackType
@@ -24,6 +25,12 @@ __all__ = ["DEFAULT_BASE_URL", "LegrandClient"]
 
 DEFAULT_BASE_URL: Final = "https://api.developer.legrand.com"
 _JSON: Final = "application/json"
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(base_url: str, route: Route, args: tuple[object, ...]) -> httpx.URL:
+    """The checked request URL, memoised: parsing a URL costs more than the rest of a call."""
+    return httpx.URL(base_url + route.render_path(args))
 
 
 class LegrandClient:
@@ -86,7 +93,7 @@ class LegrandClient:
 
     async def _call(self, route: Route, args: tuple[object, ...], body: object) -> Any:
         """Send ``route`` with path ``args`` and ``body``; the structured result or an error."""
-        path = route.render_path(args)
+        url = _url(self._base_url, route, args)
         content = None
         headers = None
         if route.body is not None:
@@ -96,7 +103,7 @@ class LegrandClient:
             headers = {"Content-Type": _JSON}
         request = self._http.build_request(
             route.method,
-            self._base_url + path,
+            url,
             content=content,
             headers=headers,
             extensions={IDEMPOTENT: route.idempotent},
@@ -106,7 +113,7 @@ class LegrandClient:
         except httpx.TransportError as exc:
             attempts = request.extensions.get(ATTEMPTS, 1)
             raise TransportError(
-                f"{route.method} {path} failed after {attempts} attempt(s): "
+                f"{route.method} {url.path} failed after {attempts} attempt(s): "
                 f"{type(exc).__name__}: {exc}",
                 attempts=attempts,
             ) from exc

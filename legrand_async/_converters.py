@@ -96,10 +96,17 @@ def _structure_bool(value: Any, _: type) -> bool:
     raise TypeError(f"expected a boolean, got {type(value).__name__}")
 
 
+_ENUM_VALUES: dict[type[LenientEnum], dict[str, LenientEnum]] = {}
+
+
 def _structure_enum(value: Any, cls: type[LenientEnum]) -> LenientEnum:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
-    return cls(value)
+    values = _ENUM_VALUES.get(cls)
+    if values is None:  # the wire mostly sends UPPERCASE: look both cases up directly
+        values = _ENUM_VALUES[cls] = {v: m for m in cls for v in (m.value, m.value.upper())}
+    member = values.get(value)
+    return member if member is not None else cls(value)
 
 
 def _unstructure_enum(value: LenientEnum) -> str:

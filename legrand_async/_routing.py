@@ -52,7 +52,7 @@ class Family:
     doc: str
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Route:
     """One operation of the API.
 
