@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,15 +78,25 @@ def mock() -> Iterator[respx.MockRouter]:
         yield router
 
 
-@pytest_asyncio.fixture
-async def client(clock: FakeClock) -> AsyncIterator[LegrandClient]:
-    """A client with the default retry policy, no jitter, and the fake clock."""
+@asynccontextmanager
+async def make_client(
+    clock: FakeClock, retry: RetryPolicy | None = None, **kwargs: Any
+) -> AsyncIterator[LegrandClient]:
+    """A client on the fake clock: the default retry policy without jitter unless ``retry``."""
+    kwargs.setdefault("transport", wire())
     async with LegrandClient(
         subscription_key=KEY,
         access_token=TOKEN,
-        retry=RetryPolicy(jitter=0),
+        retry=retry if retry is not None else RetryPolicy(jitter=0),
         clock=clock,
-        rng=random.Random(0),
-        transport=wire(),
-    ) as c:
+        rng=kwargs.pop("rng", random.Random(0)),
+        **kwargs,
+    ) as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def client(clock: FakeClock) -> AsyncIterator[LegrandClient]:
+    """A client with the default retry policy, no jitter, and the fake clock."""
+    async with make_client(clock) as c:
         yield c

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ import legrand_async
 from legrand_async import LegrandClient, RetryPolicy, SetStatus, errors
 from legrand_async._responses import parse_error_body
 
-from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock
+from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, make_client
 
 SMARTHER_BODIES = {
     400: "Bad request",
@@ -54,13 +53,7 @@ CLASSES = {
 @pytest_asyncio.fixture
 async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
     """A client that does not retry, so each status is seen as sent."""
-    async with LegrandClient(
-        subscription_key=KEY,
-        access_token=TOKEN,
-        retry=RetryPolicy(max_attempts=1),
-        clock=clock,
-        rng=random.Random(0),
-    ) as client:
+    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
         yield client
 
 

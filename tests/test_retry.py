@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -38,7 +37,7 @@ from legrand_async import (
 )
 from legrand_async.errors import APIError, TransportError
 
-from .conftest import BASE, CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
+from .conftest import BASE, CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, make_client
 
 SUBSCRIBE = f"/smarther/v2.0/plants/{PLANT}/subscription"
 HOOK = "https://example.org/hook"
@@ -57,26 +56,6 @@ def error(status: int, message: str | None = None, **kwargs: Any) -> httpx.Respo
     return httpx.Response(
         status, json={"statusCode": status, "message": message or f"error {status}"}, **kwargs
     )
-
-
-@asynccontextmanager
-async def make_client(
-    clock: FakeClock,
-    retry: RetryPolicy | None = None,
-    **kwargs: Any,
-) -> AsyncIterator[LegrandClient]:
-    """A client like conftest's ``client``: no jitter unless asked, the fake clock, rng seed 0."""
-    if "transport" not in kwargs:
-        kwargs["transport"] = wire()
-    async with LegrandClient(
-        subscription_key=KEY,
-        access_token=TOKEN,
-        retry=retry if retry is not None else RetryPolicy(jitter=0),
-        clock=clock,
-        rng=kwargs.pop("rng", random.Random(0)),
-        **kwargs,
-    ) as client:
-        yield client
 
 
 # --- statuses that are retried -------------------------------------------------------------
