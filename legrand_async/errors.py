@@ -10,6 +10,11 @@
     │   ├── WrongInput 430 · AppPasswordExpired 469 · TermsExpired 470 · DeviceBusy 486
     │   └── ServerError 5xx
     ├── QuotaExhausted            the daily call quota is spent; .resets_at (aware UTC) or None
+    ├── AuthError                 getting or refreshing a token failed
+    │   ├── ClientSecretExpired (AADB2C90085) · AuthorizationCodeExpired (AADB2C90080)
+    │   ├── RedirectUriMismatch · ReauthorizationRequired (other invalid_grant, no token)
+    │   ├── StateMismatch         the redirect's state is not the one sent (raised before sending)
+    │   └── TokenRateLimited (also a RateLimited) · TokenServerError (also a ServerError)
     └── ResponseValidationError   the body is not JSON or does not fit the model; .errors (paths)
 
 ``str(error)`` shows the status, the message and the request id; it never shows a token,
@@ -25,7 +30,10 @@ from typing import Any
 __all__ = [
     "APIError",
     "AppPasswordExpired",
+    "AuthError",
+    "AuthorizationCodeExpired",
     "BadRequest",
+    "ClientSecretExpired",
     "Conflict",
     "DeviceBusy",
     "Forbidden",
@@ -34,10 +42,15 @@ __all__ = [
     "NotFound",
     "QuotaExhausted",
     "RateLimited",
+    "ReauthorizationRequired",
+    "RedirectUriMismatch",
     "RequestTimeout",
     "ResponseValidationError",
     "ServerError",
+    "StateMismatch",
     "TermsExpired",
+    "TokenRateLimited",
+    "TokenServerError",
     "TransportError",
     "Unauthorized",
     "WrongInput",
@@ -178,6 +191,38 @@ class ResponseValidationError(LegrandError):
         details = "; ".join(errors)
         super().__init__(f"{message}: {details}" if details else message, status_code=status_code)
         self.errors = list(errors)
+
+
+class AuthError(LegrandError):
+    """Getting or refreshing a token failed: the token endpoint refused, or the flow is wrong."""
+
+
+class ClientSecretExpired(AuthError):
+    """AADB2C90085: the app's client secret expired (secrets last one year)."""
+
+
+class AuthorizationCodeExpired(AuthError):
+    """AADB2C90080: the authorization code expired or was used already; sign in again."""
+
+
+class RedirectUriMismatch(AuthError):
+    """The redirect URI is not one of the app's registered Reply URLs (exact match)."""
+
+
+class ReauthorizationRequired(AuthError):
+    """The login is gone (refresh token refused, or no token stored): sign in again."""
+
+
+class StateMismatch(AuthError):
+    """The redirect's ``state`` is not the one the authorization URL carried."""
+
+
+class TokenRateLimited(RateLimited, AuthError):
+    """429 from the token endpoint (after retries)."""
+
+
+class TokenServerError(ServerError, AuthError):
+    """5xx from the token endpoint (after retries)."""
 
 
 STATUS_ERRORS: dict[int, type[APIError]] = {

@@ -1,0 +1,257 @@
+"""OAuthApp: the registered application and its authorization-code flow (Azure AD B2C "ELIOT")."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import random
+import secrets
+from collections.abc import Sequence
+from typing import Final
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+import httpx
+
+from .._clock import Clock, SystemClock
+from .._responses import parse_error_body
+from .._transport.headers import request_id
+from .._transport.retry import ATTEMPTS, IDEMPOTENT, RETRY_AFTER, RetryPolicy, RetryTransport
+from ..errors import (
+    AuthError,
+    AuthorizationCodeExpired,
+    ClientSecretExpired,
+    ReauthorizationRequired,
+    RedirectUriMismatch,
+    ResponseValidationError,
+    StateMismatch,
+    TokenRateLimited,
+    TokenServerError,
+    TransportError,
+)
+from .token import Token, token_from_response
+
+__all__ = ["DEFAULT_AUTH_URL", "DEFAULT_SCOPES", "SECRETS_PAGE", "OAuthApp"]
+
+DEFAULT_AUTH_URL: Final = "https://partners-login.eliotbylegrand.com"
+#: Scopes asked for by default: Smarther read and write.
+DEFAULT_SCOPES: Final = ("comfort.read", "comfort.write")
+SECRETS_PAGE: Final = "https://mysettings.developer.legrand.com/Applications/Owned"
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """A caller's transport, used per token request and never closed by it."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport.handle_async_request(request)
+
+
+class OAuthApp:
+    """An application registered on the Legrand developer portal.
+
+    ``authorization_url()`` starts the flow in a browser, ``exchange_code()`` turns the redirect
+    into a :class:`Token`, ``refresh()`` renews it. Token requests are retried (5xx, 429,
+    connect errors) by ``retry``, like data calls; ``repr`` never shows the client secret.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        *,
+        scopes: Sequence[str] = DEFAULT_SCOPES,
+        auth_url: str = DEFAULT_AUTH_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+        timeout: float | httpx.Timeout | None = 20.0,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        for name, value in (("client_id", client_id), ("client_secret", client_secret)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} must be a non-empty string")
+        redirect = httpx.URL(redirect_uri) if isinstance(redirect_uri, str) else None
+        if redirect is None or redirect.scheme not in ("http", "https") or not redirect.host:
+            raise ValueError(
+                "redirect_uri must be an absolute http(s) URL (a registered Reply URL)"
+            )
+        if isinstance(scopes, str):
+            raise TypeError("scopes is a sequence of scope names, not a string")
+        self.client_id = client_id.strip()
+        self._client_secret = client_secret.strip()
+        self.redirect_uri = redirect_uri
+        self.scopes = tuple(scopes)
+        self.auth_url = auth_url.rstrip("/")
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._transport = transport
+        self._retry = retry
+        self._timeout = timeout
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
+
+    def authorization_url(self, state: str | None = None) -> tuple[str, str]:
+        """The URL to open in a browser, and the ``state`` it carries (256 random bits if None)."""
+        if state is None:
+            state = secrets.token_urlsafe(32)
+        params = {
+            "client_id": self.client_id,
+            "response_type": "code",
+            "state": state,
+            "redirect_uri": self.redirect_uri,
+        }
+        if self.scopes:
+            params["scope"] = " ".join(self.scopes)
+        return f"{self.auth_url}/authorize?{urlencode(params, quote_via=quote)}", state
+
+    async def exchange_code(
+        self, redirect_url_or_code: str, *, expected_state: str | None = None
+    ) -> Token:
+        """Redeem the code of the redirect (the whole redirect URL, or a bare code).
+
+        With ``expected_state``, the redirect's ``state`` must match it (StateMismatch otherwise,
+        before any request); a bare code has no state, so it cannot pass that check.
+        """
+        code, state = parse_redirect(redirect_url_or_code)
+        if expected_state is not None:
+            if state is None:
+                raise StateMismatch("the redirect has no state to check: paste the whole URL")
+            if not hmac.compare_digest(state.encode(), expected_state.encode()):
+                raise StateMismatch("the redirect's state is not the one sent: start again")
+        form = {"client_id": self.client_id, "grant_type": "authorization_code", "code": code}
+        return await self._token_request(form, secret_values=(code,))
+
+    async def refresh(self, refresh_token: str) -> Token:
+        """A new token from a refresh token (the answer's rotated refresh token, or the same)."""
+        if not isinstance(refresh_token, str) or not refresh_token:
+            raise ValueError("refresh_token must be a non-empty string")
+        form = {
+            "client_id": self.client_id,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        }
+        return await self._token_request(
+            form, secret_values=(refresh_token,), previous_refresh_token=refresh_token
+        )
+
+    async def _token_request(
+        self,
+        form: dict[str, str],
+        *,
+        secret_values: tuple[str, ...],
+        previous_refresh_token: str | None = None,
+    ) -> Token:
+        form["client_secret"] = self._client_secret
+        wire = _Borrowed(self._transport) if self._transport else httpx.AsyncHTTPTransport()
+        stack = RetryTransport(wire, self._retry, clock=self.clock, rng=self._rng)
+        async with httpx.AsyncClient(transport=stack, timeout=self._timeout) as http:
+            request = http.build_request(
+                "POST",
+                f"{self.auth_url}/token",
+                data=form,
+                headers={"Accept": "application/json"},
+                extensions={IDEMPOTENT: False},  # a code is single-use, a refresh token rotates
+            )
+            try:
+                response = await http.send(request)
+            except httpx.TransportError as exc:
+                raise TransportError(
+                    f"POST {self.auth_url}/token failed: {type(exc).__name__}: {exc}",
+                    attempts=request.extensions.get(ATTEMPTS, 1),
+                ) from exc
+        now = self.clock.now()
+        if response.status_code != 200:
+            hidden = (self._client_secret, *secret_values)
+            raise token_error(response, secrets=hidden)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise ResponseValidationError(
+                "the token response is not JSON", status_code=response.status_code
+            ) from None
+        return token_from_response(data, now, previous_refresh_token=previous_refresh_token)
+
+    def __repr__(self) -> str:
+        return (
+            f"OAuthApp(client_id={self.client_id!r}, client_secret='***', "
+            f"redirect_uri={self.redirect_uri!r}, scopes={self.scopes!r})"
+        )
+
+
+def parse_redirect(value: str) -> tuple[str, str | None]:
+    """``(code, state)`` from a pasted redirect URL (query or fragment), or a bare code."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("paste the redirect URL (or the code)")
+    value = value.strip()
+    if "=" not in value and "://" not in value:
+        return value, None
+    parts = urlsplit(value if "://" in value or value.startswith("?") else "?" + value)
+    params = parse_qs(parts.query) or parse_qs(parts.fragment)
+    if "error" in params:
+        error = params["error"][0]
+        description = params.get("error_description", [""])[0]
+        raise AuthError(f"the sign-in failed: {error}: {description}".rstrip(": "), code=error)
+    codes = params.get("code")
+    if not codes or not codes[0]:
+        raise ValueError("the redirect URL has no code: paste the URL the browser ended on")
+    states = params.get("state")
+    return codes[0], states[0] if states else None
+
+
+def token_error(response: httpx.Response, *, secrets: Sequence[str]) -> AuthError:
+    """The AuthError for a failed token request (its body must have been read)."""
+    status = response.status_code
+    code, message, _ = parse_error_body(response.content)
+    description = message or response.reason_phrase or f"HTTP {status}"
+    for secret in secrets:
+        if secret:
+            description = description.replace(secret, "***")
+    description = description[:500]
+    text = f"{code} {description}"
+    if "AADB2C90085" in text:
+        return ClientSecretExpired(
+            "the app's client secret has expired (AADB2C90085; secrets last one year): "
+            f"create a new one at {SECRETS_PAGE} (your app, Secrets) and use it",
+            status_code=status,
+            code="AADB2C90085",
+        )
+    if "AADB2C90080" in text:
+        return AuthorizationCodeExpired(
+            "the authorization code has expired or was used already (AADB2C90080): sign in again",
+            status_code=status,
+            code="AADB2C90080",
+        )
+    lowered = text.lower()
+    if "reply url" in lowered or "redirect_uri" in lowered or "AADB2C90006" in text:
+        return RedirectUriMismatch(
+            f"the redirect URI is not a registered Reply URL of the app (exact match, trailing "
+            f"slash included): {description}",
+            status_code=status,
+            code=code,
+        )
+    attempts = response.request.extensions.get(ATTEMPTS, 1)
+    if status == 429:
+        return TokenRateLimited(
+            description,
+            status_code=status,
+            code=code,
+            request_id=request_id(response.headers),
+            attempts=attempts,
+            retry_after=response.extensions.get(RETRY_AFTER),
+        )
+    if status >= 500:
+        return TokenServerError(
+            description,
+            status_code=status,
+            code=code,
+            request_id=request_id(response.headers),
+            attempts=attempts,
+        )
+    if code == "invalid_grant":
+        return ReauthorizationRequired(
+            f"the login is no longer valid, sign in again: {description}",
+            status_code=status,
+            code=code,
+        )
+    return AuthError(f"the token endpoint refused: {description}", status_code=status, code=code)
