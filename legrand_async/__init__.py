@@ -48,6 +48,9 @@ from .errors import (
     Unauthorized,
     WrongInput,
 )
+from .models.door_entry import CallHomeTicket
+from .models.home_control import ModuleKind, ModuleStatus
+from .models.multisocket import SocketPlug
 from .models.smarther import (
     ChronothermostatStatus,
     Function,
@@ -70,6 +73,7 @@ __all__ = [
     "AuthError",
     "AuthorizationCodeExpired",
     "BadRequest",
+    "CallHomeTicket",
     "ChronothermostatStatus",
     "ClientSecretExpired",
     "Clock",
@@ -86,6 +90,8 @@ __all__ = [
     "MemoryTokenStore",
     "Mode",
     "Module",
+    "ModuleKind",
+    "ModuleStatus",
     "NotAcceptable",
     "NotFound",
     "OAuth2Auth",
@@ -101,6 +107,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SetStatus",
+    "SocketPlug",
     "StateMismatch",
     "Subscription",
     "SystemClock",

@@ -13,6 +13,9 @@ import httpx
 from ._auth import StaticToken
 from ._clock import Clock, SystemClock
 from ._converters import unstructure
+from ._endpoints.door_entry import DoorEntryAPI
+from ._endpoints.home_control import HomeControlAPI
+from ._endpoints.multisocket import MultisocketAPI
 from ._endpoints.smarther import SmartherAPI
 from ._responses import error_from_response, result_from_response
 from ._routing import Route
@@ -90,6 +93,9 @@ class LegrandClient:
             },
         )
         self.smarther = SmartherAPI(self._call)
+        self.home_control = HomeControlAPI(self._call)
+        self.multisocket = MultisocketAPI(self._call)
+        self.door_entry = DoorEntryAPI(self._call)
 
     async def _call(self, route: Route, args: tuple[object, ...], body: object) -> Any:
         """Send ``route`` with path ``args`` and ``body``; the structured result or an error."""

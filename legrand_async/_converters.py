@@ -22,7 +22,7 @@ from cattrs.cols import list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .errors import ResponseValidationError
-from .models import smarther
+from .models import home_control, smarther
 from .models._enum import LenientEnum
 
 __all__ = ["WIRE_NAMES", "make_converter", "structure", "unstructure", "wire_time"]
@@ -34,6 +34,7 @@ WIRE_NAMES: Mapping[tuple[type, str], str] = {
     (smarther.Subscription, "endpoint_url"): "EndPointUrl",
     (smarther.SubscriptionRequest, "endpoint_url"): "EndPointUrl",
     (smarther.Measure, "timestamp"): "timeStamp",
+    (home_control.TopologyModule, "hw_type"): "hw_type",
 }
 
 
@@ -172,6 +173,31 @@ def _unstructure_set_status(status: smarther.SetStatus) -> dict[str, Any]:
     return body
 
 
+def _unstructure_switch(switch: home_control.Switch) -> dict[str, str]:
+    return {"status": "on" if switch.on else "off"}
+
+
+def _module_statuses(
+    converter: cattrs.Converter, strict: bool
+) -> Callable[[Any, type], list[home_control.ModuleStatus]]:
+    """``{"plugs": [...], "lights": [...]}`` -> one list, each status with its ``kind``."""
+    kind_of = home_control.ModuleKind
+
+    def structure_statuses(value: Any, _: type) -> list[home_control.ModuleStatus]:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected module groups, got {type(value).__name__}")
+        statuses = []
+        for group, items in value.items():
+            kind = kind_of(str(group).removesuffix("s"))
+            if strict and kind is kind_of.UNKNOWN:
+                raise ValueError(f"unknown module group {group!r}")
+            for status in converter.structure(items, list[home_control.ModuleStatus]):
+                statuses.append(attrs.evolve(status, kind=kind))
+        return statuses
+
+    return structure_statuses
+
+
 def _field_overrides(strict: bool) -> dict[tuple[type, str], dict[str, Any]]:
     """Fields whose wire shape differs from their attribute type."""
     return {
@@ -223,6 +249,10 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     converter.register_structure_hook(datetime | None, _structure_optional_datetime)
     converter.register_unstructure_hook(datetime, datetime.isoformat)
     converter.register_unstructure_hook(smarther.SetStatus, _unstructure_set_status)
+    converter.register_unstructure_hook(home_control.Switch, _unstructure_switch)
+    converter.register_structure_hook(
+        home_control.ModuleStatuses, _module_statuses(converter, strict)
+    )
     converter.register_structure_hook_factory(_is_list, list_factory)
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)

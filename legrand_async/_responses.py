@@ -150,7 +150,14 @@ def result_from_response(route: Route, response: httpx.Response) -> Any:
         data = _unwrap(data, route.unwrap)
         if data is None and route.empty is not None:
             return route.empty()
-        return structure(data, route.response)
+        result = structure(data, route.response)
+        if route.first:
+            if not result:
+                raise ResponseValidationError(
+                    "the response does not fit the model", errors=["empty list @ $"]
+                )
+            return result[0]
+        return result
     except ResponseValidationError as exc:
         exc.status_code = response.status_code
         raise

@@ -7,7 +7,21 @@ Adding an endpoint means adding one entry here (and its models), then ``nox -s g
 
 from __future__ import annotations
 
-from ._routing import Family, PathParam, Route
+from ._routing import Family, PathParam, Route, one_of, opaque_id
+from .models.door_entry import CallHomeTicket
+from .models.home_control import (
+    KIND_PATHS,
+    AutomationLevel,
+    ModuleKind,
+    ModuleStatuses,
+    RunScene,
+    Scene,
+    StopAutomation,
+    Switch,
+)
+from .models.home_control import Plant as HCPlant
+from .models.home_control import Topology as HCTopology
+from .models.multisocket import SocketPlug, SocketStatus
 from .models.smarther import (
     ChronothermostatStatus,
     Measures,
@@ -28,7 +42,40 @@ FAMILIES: dict[str, Family] = {
         models="legrand_async.models.smarther",
         doc="Smarther v2.0 (BTicino X8000 chronothermostat), ``/smarther/v2.0``.",
     ),
+    "home_control": Family(
+        attribute="home_control",
+        class_name="HomeControlAPI",
+        models="legrand_async.models.home_control",
+        doc="Home + Control (legacy: Legrand announced its retirement), ``/hc/api/v1.0``.",
+    ),
+    "multisocket": Family(
+        attribute="multisocket",
+        class_name="MultisocketAPI",
+        models="legrand_async.models.multisocket",
+        doc="Multisocket: sockets addressed by id, name or type, ``/multioutlet``.",
+    ),
+    "door_entry": Family(
+        attribute="door_entry",
+        class_name="DoorEntryAPI",
+        models="legrand_async.models.door_entry",
+        doc="Video door entry (Classe 100X16E, Easy Kit Connected), ``/vdeproducts/v1.0``.",
+    ),
 }
+
+
+def module_kind(name: str, value: object) -> str:
+    """The API's path segment for a ModuleKind (``plug/energy``...)."""
+    kind = ModuleKind(value) if isinstance(value, str) else None
+    if kind not in KIND_PATHS:
+        raise ValueError(f"{name} must be a ModuleKind other than UNKNOWN, got {value!r}")
+    return KIND_PATHS[kind]
+
+
+def switchable_kind(name: str, value: object) -> str:
+    """Only plugs and lights are switched on and off."""
+    if value not in (ModuleKind.PLUG, ModuleKind.LIGHT):
+        raise ValueError(f"{name} must be ModuleKind.PLUG or ModuleKind.LIGHT, got {value!r}")
+    return module_kind(name, value)
 
 _SM = "/smarther/v2.0"
 _CHRONO = (
@@ -37,6 +84,25 @@ _CHRONO = (
 )
 _PLANT = PathParam("plant_id")
 _MODULE = PathParam("module_id")
+_HC = "/hc/api/v1.0"
+_HC_PLANT = PathParam("plant_id", opaque_id)
+_HC_MODULE = PathParam("module_id", opaque_id)
+_HC_MODULE_PATH = (
+    _HC + "/{kind}/addressLocation/plants/{plant_id}/modules/parameter/id/value/{module_id}"
+)
+_HC_AUTOMATION = (
+    _HC + "/automation/automation/addressLocation/plants/{plant_id}"
+    "/modules/parameter/id/value/{module_id}"
+)
+_HC_SCENES = _HC + "/scene/comfort/addressLocation/plants/{plant_id}"
+_SOCKETS = (
+    "/multioutlet/plug/energy/addressLocation/plants/{plant_id}/parameter/{by}/value/{value}"
+)
+_SOCKET_PARAMS = (
+    _PLANT,
+    PathParam("by", one_of("id", "name", "type")),
+    PathParam("value", opaque_id),
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -143,6 +209,161 @@ ROUTES: tuple[Route, ...] = (
         idempotent=True,
         params=(_PLANT, PathParam("subscription_id")),
         scopes=("comfort.read",),
+    ),
+    Route(
+        family="home_control",
+        name="list_plants",
+        method="GET",
+        path=_HC + "/plants",
+        summary="The Home + Control plants (gateways) of the user.",
+        idempotent=True,
+        response=list[HCPlant],
+        unwrap=("plants",),
+        empty=list,
+    ),
+    Route(
+        family="home_control",
+        name="get_topology",
+        method="GET",
+        path=_HC + "/plants/{plant_id}/topology",
+        summary="A plant's rooms (ambients) with their modules, and its plant-level modules.",
+        idempotent=True,
+        params=(_HC_PLANT,),
+        response=HCTopology,
+        unwrap=("plant",),
+    ),
+    Route(
+        family="home_control",
+        name="get_plant_status",
+        method="GET",
+        path=_HC + "/plants/{plant_id}",
+        summary="The status of every module of a plant, flat, each with its kind.",
+        idempotent=True,
+        params=(_HC_PLANT,),
+        response=ModuleStatuses,
+        unwrap=("modules",),
+    ),
+    Route(
+        family="home_control",
+        name="get_module_status",
+        method="GET",
+        path=_HC_MODULE_PATH,
+        summary="The status of one module of the given kind.",
+        idempotent=True,
+        params=(
+            _HC_PLANT,
+            PathParam("kind", module_kind, "ModuleKind", quoted=False),
+            _HC_MODULE,
+        ),
+        response=ModuleStatuses,
+        first=True,
+        scopes=("plug.read",),
+    ),
+    Route(
+        family="home_control",
+        name="set_module_status",
+        method="POST",
+        path=_HC_MODULE_PATH,
+        summary="Switch a plug or a light on or off.",
+        idempotent=True,
+        params=(
+            _HC_PLANT,
+            PathParam("kind", switchable_kind, "ModuleKind", quoted=False),
+            _HC_MODULE,
+        ),
+        body=Switch,
+        scopes=("plug.write", "light.write"),
+    ),
+    Route(
+        family="home_control",
+        name="set_ambient_plugs",
+        method="POST",
+        path=_HC
+        + "/plug/energy/addressLocation/plants/{plant_id}/ambients/parameter/id/value/{ambient_id}",
+        summary="Switch every plug of one room (ambient) on or off.",
+        idempotent=True,
+        params=(_HC_PLANT, PathParam("ambient_id", opaque_id)),
+        body=Switch,
+        scopes=("plug.write",),
+    ),
+    Route(
+        family="home_control",
+        name="set_automation_level",
+        method="POST",
+        path=_HC_AUTOMATION,
+        summary="Move a shutter (automation) to ``level`` percent, 0..100.",
+        idempotent=True,
+        params=(_HC_PLANT, _HC_MODULE),
+        body=AutomationLevel,
+    ),
+    Route(
+        family="home_control",
+        name="stop_automation",
+        method="POST",
+        path=_HC_AUTOMATION,
+        summary="Stop a moving shutter (sends level -1).",
+        idempotent=True,
+        params=(_HC_PLANT, _HC_MODULE),
+        body=StopAutomation,
+    ),
+    Route(
+        family="home_control",
+        name="list_scenes",
+        method="GET",
+        path=_HC_SCENES,
+        summary="The scenes of a plant.",
+        idempotent=True,
+        params=(_HC_PLANT,),
+        response=list[Scene],
+        unwrap=("scenes",),
+        empty=list,
+    ),
+    Route(
+        family="home_control",
+        name="run_scene",
+        method="POST",
+        path=_HC_SCENES + "/modules/parameter/id/value/{scene_id}",
+        summary="Run a scene.",
+        idempotent=False,
+        params=(_HC_PLANT, PathParam("scene_id", opaque_id)),
+        body=RunScene,
+    ),
+    Route(
+        family="multisocket",
+        name="get_plugs",
+        method="GET",
+        path=_SOCKETS,
+        summary='The sockets whose ``by`` ("id", "name" or "type") equals ``value``.',
+        idempotent=True,
+        params=_SOCKET_PARAMS,
+        response=list[SocketPlug],
+        unwrap=("plugs",),
+        empty=list,
+        scopes=("plug.read",),
+    ),
+    Route(
+        family="multisocket",
+        name="set_plugs",
+        method="POST",
+        path=_SOCKETS,
+        summary="Switch the matching sockets (``status``: a bool, or one bool per outlet).",
+        idempotent=True,
+        params=_SOCKET_PARAMS,
+        body=SocketStatus,
+        scopes=("plug.write",),
+    ),
+    Route(
+        family="door_entry",
+        name="call_home",
+        method="GET",
+        path="/vdeproducts/v1.0/audiovideounit/videodoorentry/addressLocation/plants/{plant_id}"
+        "/modules/parameter/id/value/{device_id}/callIn",
+        summary="The JWT tickets the Door Entry SDK needs to call home.",
+        idempotent=True,
+        params=(_PLANT, PathParam("device_id")),
+        response=list[CallHomeTicket],
+        unwrap=("audiovideounits",),
+        scopes=("audiovideoterminal.read",),
     ),
 )
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import attrs
 
-__all__ = ["Call", "Family", "PathParam", "Route", "opaque_id", "uuid_id"]
+__all__ = ["Call", "Family", "PathParam", "Route", "one_of", "opaque_id", "uuid_id"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -22,6 +22,18 @@ def uuid_id(name: str, value: object) -> str:
     if not _UUID.fullmatch(value):
         raise ValueError(f"{name} must be a UUID like 'b5e48d6f-cbad-2711-e053-27182d0ad74c'")
     return value
+
+
+def one_of(*choices: str) -> Callable[[str, object], str]:
+    """A check accepting exactly one of ``choices``."""
+
+    def check(name: str, value: object) -> str:
+        if value not in choices:
+            allowed = ", ".join(map(repr, choices))
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        return str(value)
+
+    return check
 
 
 def opaque_id(name: str, value: object) -> str:
@@ -40,6 +52,7 @@ class PathParam:
     name: str
     check: Callable[[str, object], str] = uuid_id
     annotation: str = "str"
+    quoted: bool = True  # False for segments from a fixed table that contain "/"
 
 
 @attrs.frozen
@@ -58,9 +71,10 @@ class Route:
 
     - ``params`` are the path parameters, in argument order;
     - ``body`` is the request body's attrs class: the caller passes it as ``body_arg`` when that is
-      set, otherwise the body's fields are the coroutine's arguments;
+      set, otherwise the body's fields without a default are the coroutine's arguments;
     - ``response`` is the type the (unwrapped) JSON is structured into; None means no body is read;
     - ``unwrap`` is the path of keys/indexes from the JSON document down to that value;
+    - ``first``: the structured value is a list of which the caller gets the first item;
     - ``empty`` is returned for 204 / an empty body when the API uses those for "nothing";
     - ``idempotent`` lets read timeouts and dropped connections be retried.
     """
@@ -76,20 +90,21 @@ class Route:
     body_arg: str | None = None
     response: Any = None
     unwrap: tuple[str | int, ...] = ()
+    first: bool = False
     empty: Callable[[], Any] | None = None
     scopes: tuple[str, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         placeholders = _PLACEHOLDER.findall(self.path)
-        if placeholders != [p.name for p in self.params]:
+        if sorted(placeholders) != sorted(p.name for p in self.params):
             raise ValueError(f"{self.name}: path placeholders {placeholders} != params")
 
     def render_path(self, args: Sequence[object]) -> str:
         """The request path with every argument checked and percent-encoded."""
-        values = {
-            p.name: quote(p.check(p.name, value), safe="")
-            for p, value in zip(self.params, args, strict=True)
-        }
+        values = {}
+        for param, value in zip(self.params, args, strict=True):
+            segment = param.check(param.name, value)
+            values[param.name] = quote(segment, safe="") if param.quoted else segment
         return self.path.format_map(values)
 
 

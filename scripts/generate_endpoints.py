@@ -7,6 +7,7 @@ or ``nox -s generate``. ``tests/test_generated.py`` fails when the checked-in co
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
 import typing
@@ -48,8 +49,18 @@ def arguments(route: Route) -> list[tuple[str, str]]:
         if route.body_arg is not None:
             args.append((route.body_arg, route.body.__name__))
         else:
-            args += [(f.name, annotation(f.type)) for f in attrs.fields(route.body)]
+            args += [(name, tp) for name, tp, _ in body_fields(route.body)]
     return args
+
+
+def body_fields(body: type) -> list[tuple[str, str, str]]:
+    """(name, annotation, init name) of the body fields without a default: the arguments."""
+    init = inspect.signature(body).parameters
+    return [
+        (f.alias, annotation(init[f.alias].annotation), f.alias)
+        for f in attrs.fields(body)
+        if f.default is attrs.NOTHING
+    ]
 
 
 def body_expression(route: Route) -> str:
@@ -57,7 +68,7 @@ def body_expression(route: Route) -> str:
         return "None"
     if route.body_arg is not None:
         return route.body_arg
-    fields = ", ".join(f"{f.name}={f.name}" for f in attrs.fields(route.body))
+    fields = ", ".join(f"{name}={name}" for name, _, _ in body_fields(route.body))
     return f"{route.body.__name__}({fields})"
 
 

@@ -33,8 +33,16 @@ from .token import Token, token_from_response
 __all__ = ["DEFAULT_AUTH_URL", "DEFAULT_SCOPES", "SECRETS_PAGE", "OAuthApp"]
 
 DEFAULT_AUTH_URL: Final = "https://partners-login.eliotbylegrand.com"
-#: Scopes asked for by default: Smarther read and write.
-DEFAULT_SCOPES: Final = ("comfort.read", "comfort.write")
+#: Scopes asked for by default: every family the library speaks (the app must be registered
+#: with them): Smarther, plugs (Multisocket, Home + Control), lights, video door entry.
+DEFAULT_SCOPES: Final = (
+    "comfort.read",
+    "comfort.write",
+    "plug.read",
+    "plug.write",
+    "light.write",
+    "audiovideoterminal.read",
+)
 SECRETS_PAGE: Final = "https://mysettings.developer.legrand.com/Applications/Owned"
 
 

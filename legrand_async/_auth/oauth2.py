@@ -34,8 +34,6 @@ class OAuth2Auth(httpx.Auth):
     the new access token is used. A 401 about the subscription key does not trigger a refresh.
     """
 
-    requires_response_body = True
-
     def __init__(
         self,
         app: OAuthApp,
@@ -68,7 +66,10 @@ class OAuth2Auth(httpx.Auth):
         token = await self.token()
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
-        if response.status_code == 401 and b"subscription key" not in response.content:
+        if response.status_code != 401:
+            return
+        await response.aread()
+        if b"subscription key" not in response.content:
             token = await self._renew(stale=token)
             request.headers["Authorization"] = f"Bearer {token.access_token}"
             yield request
