@@ -18,9 +18,9 @@ def write_private(path: Path, data: bytes) -> None:
     """
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file with mode 0600 whatever the umask.
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()

@@ -67,6 +67,8 @@ class FileTokenStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            raise ValueError(f"{self.path} does not hold a token: not UTF-8 text") from None
         try:
             return Token.from_json(json.loads(text))
         except ValueError as exc:

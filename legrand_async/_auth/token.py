@@ -60,12 +60,15 @@ class Token:
         """The inverse of :meth:`to_json`; ValueError when ``data`` is not a token."""
         if not isinstance(data, dict):
             raise ValueError("a token is a JSON object")
+        scope = data.get("scope")
+        if scope is not None and not isinstance(scope, str):
+            raise ValueError("not a token: scope is not a string")
         try:
             return cls(
                 access_token=data["access_token"],
                 refresh_token=data["refresh_token"],
                 expires_at=datetime.fromisoformat(data["expires_at"]),
-                scope=data.get("scope"),
+                scope=scope,
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a token: {exc!r}") from None
