@@ -8,7 +8,7 @@ import anyio
 import httpx
 
 from .._clock import Clock
-from ..errors import ReauthorizationRequired
+from ..errors import AuthError, ReauthorizationRequired, TokenRateLimited, TokenServerError
 from .app import OAuthApp
 from .store import TokenStore
 from .token import Token
@@ -32,6 +32,8 @@ class OAuth2Auth(httpx.Auth):
     request is answered 401 (that request is then sent again, once). However many requests
     wait, a single refresh is in flight; the rotated refresh token is saved to the store before
     the new access token is used. A 401 about the subscription key does not trigger a refresh.
+    A refresh token the endpoint refused for good (expired secret, revoked grant) is not sent
+    again: later calls raise the same error until the store holds a new login.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class OAuth2Auth(httpx.Auth):
         self._clock: Clock = clock if clock is not None else app.clock
         self._token: Token | None = None
         self._flight: _Flight | None = None
+        self._refused: tuple[str, AuthError] | None = None
 
     async def token(self) -> Token:
         """A token good for at least ``refresh_margin`` seconds (loading or refreshing it)."""
@@ -127,7 +130,14 @@ class OAuth2Auth(httpx.Auth):
         return token
 
     async def _refresh(self, old: Token) -> Token:
-        new = await self.app.refresh(old.refresh_token)
+        if self._refused is not None and self._refused[0] == old.refresh_token:
+            raise self._refused[1]  # refused for good: don't ask the token endpoint again
+        try:
+            new = await self.app.refresh(old.refresh_token)
+        except AuthError as exc:
+            if not isinstance(exc, TokenRateLimited | TokenServerError):
+                self._refused = (old.refresh_token, exc)
+            raise
         await self.store.save(new)  # persist the rotated refresh token before using the new one
         self._token = new
         return new
