@@ -2,9 +2,9 @@
 
 Commands: ``login`` (authorization-code flow, or ``--import`` of the seed script's config.yaml),
 ``whoami``/``status`` (the token's expiry and scope, never its value) and ``plants`` (Smarther
-plants with the saved login). Settings come from flags, then ``LEGRAND_*`` environment
-variables, then the saved config, then a prompt. Config and token live in the user's config
-directory (or ``--config PATH``), written atomically with mode 0600.
+plants with the saved login). Settings come from flags, then ``--import``, then ``LEGRAND_*``
+environment variables, then the saved config, then a prompt. Config and token live in the
+user's config directory (or ``--config PATH``), written atomically with mode 0600.
 """
 
 from __future__ import annotations
@@ -117,13 +117,13 @@ def resolve(
     imported: dict[str, Any],
     ask: Callable[..., str],
 ) -> dict[str, Any]:
-    """Every setting from a flag, the environment, the import, the saved config, or a prompt."""
+    """Every setting from a flag, the import, the environment, the saved config, or a prompt."""
     config = dict(saved)
     for name, (variable, prompt, secret) in SETTINGS.items():
         value = (
             getattr(args, name, None)
-            or os.environ.get(variable)
             or imported.get(name)
+            or os.environ.get(variable)
             or saved.get(name)
         )
         while not value or not str(value).strip():
@@ -158,14 +158,25 @@ def app_from(config: dict[str, Any]) -> OAuthApp:
     )
 
 
-async def catch_redirect(redirect_uri: str, wait: float = 300.0) -> str:
-    """Serve ``http://localhost:PORT/...`` once and return the URL the browser was sent to."""
+def listen_port(redirect_uri: str) -> int:
+    """The port of an ``http://localhost:PORT/...`` redirect URI, which --listen can serve."""
     url = httpx.URL(redirect_uri)
     if url.scheme != "http" or url.host not in ("localhost", "127.0.0.1") or not url.port:
         raise CLIError("--listen needs a redirect URI like http://localhost:8765/callback")
+    return url.port
+
+
+async def catch_redirect(redirect_uri: str, wait: float = 300.0) -> str:
+    """Serve ``http://localhost:PORT/...`` once and return the URL the browser was sent to."""
+    url = httpx.URL(redirect_uri)
+    port = listen_port(redirect_uri)
     received: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    handlers: set[asyncio.Task[Any]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            handlers.add(task)
         try:
             request_line = (await reader.readline()).decode("latin-1").split()
             while (await reader.readline()).strip():
@@ -184,12 +195,17 @@ async def catch_redirect(redirect_uri: str, wait: float = 300.0) -> str:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", url.port)
-    async with server:
-        try:
-            return await asyncio.wait_for(received, wait)
-        except TimeoutError:
-            raise CLIError(f"no redirect arrived within {wait:.0f} s") from None
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        return await asyncio.wait_for(received, wait)
+    except TimeoutError:
+        raise CLIError(f"no redirect arrived within {wait:.0f} s") from None
+    finally:
+        # Browsers keep idle spare connections open: end them instead of waiting for them.
+        server.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
 
 async def login(args: argparse.Namespace, directory: Path) -> int:
@@ -201,6 +217,8 @@ async def login(args: argparse.Namespace, directory: Path) -> int:
         imported, token = import_seed(args.import_path, datetime.now(UTC))
     config = resolve(args, saved, imported, ask)
     app = app_from(config)
+    if args.listen:
+        listen_port(app.redirect_uri)
     config_path = save_config(directory, config)
     if token is None:
         url, state = app.authorization_url()
@@ -260,7 +278,8 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config",
         default=argparse.SUPPRESS,
-        help="directory for config.json and token.json (default: the user config directory)",
+        help="directory for config.json and token.json, or a .json file in it "
+        "(default: the user config directory)",
     )
     root = argparse.ArgumentParser(prog="legrand-async", description=__doc__, parents=[common])
     commands = root.add_subparsers(dest="command", required=True)
@@ -291,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         directory = config_dir(getattr(args, "config", None))
         return asyncio.run(COMMANDS[args.command](args, directory))
-    except (CLIError, LegrandError, ValueError) as exc:
+    except (CLIError, LegrandError, ValueError, OSError) as exc:
         print(f"legrand-async: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
