@@ -34,6 +34,8 @@ def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]
     except ValueError:
         text = content.decode("utf-8", "replace").strip()
         return None, text, text
+    if isinstance(body, str):
+        return None, body, body
     item = body
     if isinstance(item, list) and item and isinstance(item[0], dict):
         item = item[0]

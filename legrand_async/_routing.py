@@ -42,6 +42,8 @@ def opaque_id(name: str, value: object) -> str:
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{name} must not be empty")
+    if value in (".", ".."):  # dot segments would be resolved away and reach another path
+        raise ValueError(f"{name} must not be {value!r}")
     return value
 
 

@@ -72,8 +72,16 @@ def body_expression(route: Route) -> str:
     return f"{route.body.__name__}({fields})"
 
 
+def returned(route: Route) -> str:
+    """What the coroutine returns: the response type, or its item type for ``first`` routes."""
+    if not route.first:
+        return annotation(route.response)
+    listed = getattr(route.response, "__supertype__", route.response)  # NewType of a list
+    return annotation(typing.get_args(listed)[0])
+
+
 def method(route: Route) -> list[str]:
-    returns = annotation(route.response)
+    returns = returned(route)
     args = arguments(route)
     params = "".join(f", {name}: {tp}" for name, tp in args)
     head = f"    async def {route.name}(self{params}) -> {returns}:"
@@ -112,7 +120,7 @@ def render(family: str) -> str:
     models = importlib.import_module(spec.models)
     used: set[str] = set()
     for route in routes:
-        texts = [annotation(route.response), body_expression(route)]
+        texts = [returned(route), body_expression(route)]
         texts += [tp for _, tp in arguments(route)]
         for text in texts:
             used.update(n for n in re.findall(r"\b[A-Z]\w*", text) if hasattr(models, n))

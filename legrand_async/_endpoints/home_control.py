@@ -10,6 +10,7 @@ from .._routing import Call
 from ..models.home_control import (
     AutomationLevel,
     ModuleKind,
+    ModuleStatus,
     ModuleStatuses,
     Plant,
     RunScene,
@@ -76,13 +77,13 @@ class HomeControlAPI:
         plant_id: str,
         kind: ModuleKind,
         module_id: str,
-    ) -> ModuleStatuses:
+    ) -> ModuleStatus:
         """The status of one module of the given kind.
 
         ``GET /hc/api/v1.0/{kind}/addressLocation/plants/{plant_id}/modules/parameter/id/value/{module_id}`` (scopes: ``plug.read``)
         """
         return cast(
-            "ModuleStatuses",
+            "ModuleStatus",
             await self._call(_GET_MODULE_STATUS, (plant_id, kind, module_id), None),
         )
 

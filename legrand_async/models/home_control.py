@@ -12,6 +12,7 @@ from typing import NewType
 import attrs
 
 from ._enum import LenientEnum
+from ._latest import latest
 from .smarther import ModuleRef
 
 __all__ = [
@@ -160,7 +161,8 @@ class ModuleStatus:
     def power_w(self) -> float | None:
         """The latest instant power in watts, if the module reports it."""
         watts = [c for c in self.consumptions if (c.unit or "watt").lower() in ("watt", "w")]
-        return watts[-1].value if watts else None
+        reading = latest(watts)
+        return reading.value if reading is not None else None
 
 
 #: Statuses grouped as the API sends them (``{"plugs": [...], "lights": [...]}``), flattened.

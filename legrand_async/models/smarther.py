@@ -14,6 +14,7 @@ import attrs
 import httpx
 
 from ._enum import LenientEnum
+from ._latest import latest
 
 __all__ = [
     "Capability",
@@ -123,14 +124,7 @@ class Sensor:
     @property
     def latest(self) -> Measure | None:
         """The most recent reading (the last one when timestamps are missing)."""
-        if not self.measures:
-            return None
-        if all(m.timestamp is not None for m in self.measures):
-            try:
-                return max(self.measures, key=lambda m: m.timestamp)  # type: ignore[arg-type,return-value]
-            except TypeError:  # naive and aware timestamps mixed
-                pass
-        return self.measures[-1]
+        return latest(self.measures)
 
 
 @attrs.frozen
