@@ -20,13 +20,12 @@ __all__ = [
     "AutomationLevel",
     "Consumption",
     "ModuleKind",
+    "ModuleSender",
     "ModuleStatus",
     "ModuleStatuses",
     "Plant",
     "RunScene",
     "Scene",
-    "SceneSender",
-    "StatusSender",
     "StopAutomation",
     "Switch",
     "Topology",
@@ -124,10 +123,17 @@ class PlantModuleRef:
 
 
 @attrs.frozen
-class StatusSender:
-    """Who a status is about."""
+class ModuleSender:
+    """Which module a status or scene is about: ``{"plant": {"module": {"id": ...}}}``."""
 
     plant: PlantModuleRef | None = None
+
+    @property
+    def module_id(self) -> str | None:
+        """The module's id, if sent."""
+        if self.plant is None or self.plant.module is None:
+            return None
+        return self.plant.module.id
 
 
 @attrs.frozen
@@ -142,15 +148,12 @@ class ModuleStatus:
     step: int | None = None
     battery: str | None = None
     consumptions: list[Consumption] = attrs.field(factory=list)
-    sender: StatusSender | None = None
+    sender: ModuleSender | None = None
 
     @property
     def module_id(self) -> str | None:
         """The module this status is about."""
-        plant = self.sender.plant if self.sender is not None else None
-        if plant is None or plant.module is None:
-            return None
-        return plant.module.id
+        return self.sender.module_id if self.sender is not None else None
 
     @property
     def is_on(self) -> bool | None:
@@ -170,26 +173,16 @@ ModuleStatuses = NewType("ModuleStatuses", list[ModuleStatus])
 
 
 @attrs.frozen
-class SceneSender:
-    """Where a scene's id is: ``sender.plant.module.id``."""
-
-    plant: PlantModuleRef | None = None
-
-
-@attrs.frozen
 class Scene:
     """A scene (a set of actions the user defined in the app)."""
 
     name: str | None = None
-    sender: SceneSender | None = None
+    sender: ModuleSender | None = None
 
     @property
     def id(self) -> str | None:
         """The scene's id, to pass to ``run_scene``."""
-        plant = self.sender.plant if self.sender is not None else None
-        if plant is None or plant.module is None:
-            return None
-        return plant.module.id
+        return self.sender.module_id if self.sender is not None else None
 
 
 def _check_level(_: object, __: object, value: int) -> None:
