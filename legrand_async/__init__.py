@@ -18,7 +18,7 @@ from ._auth import (
 )
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
-from ._transport.retry import RetryPolicy
+from ._transport.retry import RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
     APIError,
@@ -109,6 +109,7 @@ __all__ = [
     "SetStatus",
     "SocketPlug",
     "StateMismatch",
+    "Stats",
     "Subscription",
     "SystemClock",
     "TermsExpired",

@@ -82,6 +82,8 @@ class LegrandClient:
             wire = transport if transport is not None else httpx.AsyncHTTPTransport()
         jitter = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         stack = RetryTransport(wire, retry, clock=self._clock, rng=jitter)
+        #: What went over the wire: attempts, statuses, errors, retries by cause.
+        self.stats = stack.stats
         self._http = httpx.AsyncClient(
             transport=stack,
             auth=StaticToken(access_token) if access_token is not None else auth,

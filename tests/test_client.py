@@ -134,3 +134,24 @@ async def test_no_secret_in_repr_or_logs(
     for text in texts:
         assert KEY not in text
         assert TOKEN not in text
+
+
+@pytest.mark.asyncio
+async def test_stats_count_attempts_statuses_and_retries(mock: respx.MockRouter) -> None:
+    mock.get(CHRONO).mock(
+        side_effect=[
+            httpx.ConnectError("refused"),
+            httpx.Response(486, json={"statusCode": 486, "message": "Busy"}),
+            httpx.Response(200, json=load("smarther_status.json")),
+        ]
+    )
+    async with LegrandClient(
+        subscription_key=KEY, access_token=TOKEN, retry=RetryPolicy(initial_delay=0)
+    ) as client:
+        await client.smarther.get_status(PLANT, MODULE)
+        stats = client.stats
+    assert stats.attempts == 3
+    assert dict(stats.statuses) == {486: 1, 200: 1}
+    assert dict(stats.errors) == {"ConnectError": 1}
+    assert dict(stats.retries) == {"ConnectError": 1, "486": 1}
+    assert stats.retried == 2

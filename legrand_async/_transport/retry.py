@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from typing import Final
 
 import attrs
@@ -25,6 +26,7 @@ __all__ = [
     "RETRY_STATUSES",
     "RetryPolicy",
     "RetryTransport",
+    "Stats",
 ]
 
 log = logging.getLogger("legrand_async")
@@ -91,6 +93,21 @@ def backoff(policy: RetryPolicy, retry: int, rng: random.Random) -> float:
     return delay
 
 
+@attrs.define
+class Stats:
+    """What went over the wire through one client: attempts, answers, retries by cause."""
+
+    attempts: int = 0
+    statuses: Counter[int] = attrs.field(factory=Counter)
+    errors: Counter[str] = attrs.field(factory=Counter)
+    retries: Counter[str] = attrs.field(factory=Counter)
+
+    @property
+    def retried(self) -> int:
+        """Attempts that were retries."""
+        return sum(self.retries.values())
+
+
 class RetryTransport(httpx.AsyncBaseTransport):
     """Retries what should be retried on the wrapped transport, and nothing else.
 
@@ -105,28 +122,33 @@ class RetryTransport(httpx.AsyncBaseTransport):
         *,
         clock: Clock,
         rng: random.Random,
+        stats: Stats | None = None,
     ) -> None:
         self._wrapped = wrapped
         self._policy = policy
         self._clock = clock
         self._rng = rng
+        self.stats = stats if stats is not None else Stats()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        policy = self._policy
+        policy, stats = self._policy, self.stats
         idempotent = request.extensions.get(IDEMPOTENT, request.method in _SAFE_METHODS)
         attempt = 0
         while True:
             attempt += 1
             request.extensions[ATTEMPTS] = attempt
+            stats.attempts += 1
             try:
                 response = await self._wrapped.handle_async_request(request)
             except _NOT_SENT + _MAYBE_SENT as exc:
+                stats.errors[type(exc).__name__] += 1
                 retryable = idempotent or not isinstance(exc, _MAYBE_SENT)
                 if not retryable or attempt >= policy.max_attempts:
                     raise
                 delay = backoff(policy, attempt - 1, self._rng)
                 reason = type(exc).__name__
             else:
+                stats.statuses[response.status_code] += 1
                 if response.status_code not in RETRY_STATUSES:
                     return response
                 await response.aread()
@@ -140,6 +162,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 await response.aclose()
                 delay = wait if wait is not None else backoff(policy, attempt - 1, self._rng)
                 reason = str(response.status_code)
+            stats.retries[reason] += 1
             log.debug(
                 "retrying %s %s after %s (attempt %d of %d) in %.3f s",
                 request.method,
