@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from . import demo
 from ._auth import DEFAULT_AUTH_URL, DEFAULT_SCOPES, FileTokenStore, OAuth2Auth, OAuthApp, Token
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._files import write_private
@@ -298,10 +299,21 @@ def parser() -> argparse.ArgumentParser:
     for name in ("whoami", "status"):
         commands.add_parser(name, parents=[common], help="the saved token's expiry and scope")
     commands.add_parser("plants", parents=[common], help="list Smarther plants")
+    demo.add_parser(commands)
     return root
 
 
-COMMANDS = {"login": login, "whoami": whoami, "status": whoami, "plants": plants}
+async def run_demo(args: argparse.Namespace, directory: Path) -> int:
+    return await demo.run(args)
+
+
+COMMANDS = {
+    "login": login,
+    "whoami": whoami,
+    "status": whoami,
+    "plants": plants,
+    "demo": run_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
