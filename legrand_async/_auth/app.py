@@ -14,6 +14,7 @@ import httpx
 
 from .._clock import Clock, SystemClock
 from .._responses import parse_error_body
+from .._transport.borrowed import Borrowed
 from .._transport.headers import request_id
 from .._transport.retry import ATTEMPTS, IDEMPOTENT, RETRY_AFTER, RetryPolicy, RetryTransport
 from ..errors import (
@@ -44,16 +45,6 @@ DEFAULT_SCOPES: Final = (
     "audiovideoterminal.read",
 )
 SECRETS_PAGE: Final = "https://mysettings.developer.legrand.com/Applications/Owned"
-
-
-class _Borrowed(httpx.AsyncBaseTransport):
-    """A caller's transport, used per token request and never closed by it."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
-        self._transport = transport
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._transport.handle_async_request(request)
 
 
 class OAuthApp:
@@ -151,7 +142,7 @@ class OAuthApp:
         previous_refresh_token: str | None = None,
     ) -> Token:
         form["client_secret"] = self._client_secret
-        wire = _Borrowed(self._transport) if self._transport else httpx.AsyncHTTPTransport()
+        wire = Borrowed(self._transport) if self._transport else httpx.AsyncHTTPTransport()
         stack = RetryTransport(wire, self._retry, clock=self.clock, rng=self._rng)
         async with httpx.AsyncClient(transport=stack, timeout=self._timeout) as http:
             request = http.build_request(

@@ -30,6 +30,7 @@ from starlette.routing import Route as StarletteRoute
 
 from .._clock import Clock
 from .._routes import ROUTES
+from .._transport.borrowed import Borrowed
 from ..models.home_control import KIND_PATHS, ModuleKind
 from ._fleet import Fleet, HCModule, SimPlantState, Thermostat
 
@@ -85,6 +86,14 @@ def _applies(kind: str, route: str, family: str) -> bool:
     if kind == "408":
         return family == "door_entry" or (family == "smarther" and "subscri" not in route)
     return True
+
+
+async def _json_field(request: Request, key: str) -> Any:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    return body.get(key) if isinstance(body, dict) else None
 
 
 def _accepts(check: Callable[[str, object], str], value: object) -> bool:
@@ -242,10 +251,12 @@ class SimulatorApp:
             self.day, self.calls_today = now.date(), 0
         if self.per_day is not None and self.calls_today >= self.per_day:
             left = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
-            seconds = int(left.total_seconds())
+            seconds = math.ceil(left.total_seconds())
             hms = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
             return _error(403, f"Out of call volume quota. Quota will be replenished in {hms}.")
         self.calls_today += 1
+        if name == "set_automation_level" and await _json_field(request, "level") == -1:
+            name = "stop_automation"  # the two routes share a method and path
         fault = self.faults.pick(name, family)
         if fault == "408":
             return _error(408, "Request timeout")
@@ -253,6 +264,8 @@ class SimulatorApp:
             return _error(486, "Busy visual user interface")
         if fault == "5xx":
             status = self.faults.rng.choice(_FIVE_XX)
+            if family == "multisocket":  # its bodies are plain text
+                return PlainTextResponse("Server error", status)
             return (_hc_error if family == "home_control" else _error)(status, "Server error")
         if fault == "latency":
             await self.clock.sleep(self.faults.latency)
@@ -261,12 +274,16 @@ class SimulatorApp:
             return _Dropped()
         if fault == "malformed" and answer.body:
             cut = answer.body[: len(answer.body) // 2]
-            return Response(cut, 200, media_type="application/json")
+            return Response(cut, answer.status_code, media_type="application/json")
         return answer
 
     def _data_routes(self) -> list[StarletteRoute]:
         routes = []
+        registered = set()
         for route in ROUTES:
+            if (route.method, route.path) in registered:
+                continue  # stop_automation: served (and told apart) with set_automation_level
+            registered.add((route.method, route.path))
             handler: Handler = getattr(self, f"{route.family}_{route.name}")
             path = route.path.replace("{value}", "{value:path}")
             variants = [(path, handler)]
@@ -291,8 +308,8 @@ class SimulatorApp:
     def _chrono(self, request: Request) -> Thermostat | None:
         params = request.path_params
         thermostat = self.fleet.thermostat(params["plant_id"], params["module_id"])
-        if thermostat is not None:
-            thermostat.settle(self.clock.now())
+        if thermostat is not None and thermostat.settle(self.clock.now()):
+            self.notify(thermostat)  # the timed mode ended: that is a change too
         return thermostat
 
     def status_payload(self, t: Thermostat, *, notification: bool = False) -> dict[str, Any]:
@@ -370,7 +387,7 @@ class SimulatorApp:
             change = self._new_state(t, mode, body)
         except (ValueError, KeyError, TypeError, IndexError):
             return _error(430, "Wrong input parameters")
-        previous = (t.mode, t.setpoint, t.program) if t.until is None else t.previous
+        previous = (t.function, t.mode, t.setpoint, t.program) if t.until is None else t.previous
         t.function, t.mode = function, mode
         t.setpoint, t.program, t.until = change
         t.previous = previous if t.until is not None else None
@@ -473,7 +490,8 @@ class SimulatorApp:
         if target.host in ("127.0.0.1", "localhost", "::1"):
             target = target.copy_with(scheme="http")  # loopback receivers in tests have no TLS
         try:
-            async with httpx.AsyncClient(transport=self.webhook_transport, timeout=5) as http:
+            wire = Borrowed(self.webhook_transport) if self.webhook_transport else None
+            async with httpx.AsyncClient(transport=wire, timeout=5) as http:
                 response = await http.post(target, json=event)
             self.deliveries.append((url, response.status_code))
         except httpx.HTTPError as exc:
@@ -599,8 +617,6 @@ class SimulatorApp:
         if level >= 0:
             module.level = level
         return PlainTextResponse("OK")
-
-    home_control_stop_automation = home_control_set_automation_level
 
     async def home_control_list_scenes(self, request: Request) -> Response:
         plant = self._hc_plant(request)

@@ -39,14 +39,19 @@ class Thermostat:
     setpoint: float = 20.0
     program: int = 1
     until: datetime | None = None  # end of a timed manual/boost/off/protection
-    previous: tuple[str, float, int] | None = None  # (mode, setpoint, program) a timed mode ends in
+    previous: tuple[str, str, float, int] | None = None  # what a timed mode ends in
     programs: list[tuple[int, str]] = field(default_factory=list)
 
     def settle(self, now: datetime) -> bool:
         """End a timed mode whose time is up; whether something changed."""
         if self.until is None or now < self.until:
             return False
-        self.mode, self.setpoint, self.program = self.previous or ("AUTOMATIC", self.setpoint, 1)
+        self.function, self.mode, self.setpoint, self.program = self.previous or (
+            self.function,
+            "AUTOMATIC",
+            self.setpoint,
+            1,
+        )
         self.until = self.previous = None
         return True
 

@@ -1,0 +1,1 @@
+"""Reliability: a seeded fault soak and state round trips against the simulator."""
