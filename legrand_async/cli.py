@@ -300,11 +300,25 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser(name, parents=[common], help="the saved token's expiry and scope")
     commands.add_parser("plants", parents=[common], help="list Smarther plants")
     demo.add_parser(commands)
+    try:  # the simulator extra (starlette, uvicorn)
+        from .simulator._cli import add_parser as add_simulator
+    except ImportError:
+        commands.add_parser("simulator", help="serve a simulated cloud (needs the simulator extra)")
+    else:
+        add_simulator(commands)
     return root
 
 
 async def run_demo(args: argparse.Namespace, directory: Path) -> int:
     return await demo.run(args)
+
+
+async def run_simulator(args: argparse.Namespace, directory: Path) -> int:
+    try:
+        from .simulator._cli import run
+    except ImportError:
+        raise CLIError("the simulator needs: pip install 'legrand-async[simulator]'") from None
+    return await run(args)
 
 
 COMMANDS = {
@@ -313,6 +327,7 @@ COMMANDS = {
     "status": whoami,
     "plants": plants,
     "demo": run_demo,
+    "simulator": run_simulator,
 }
 
 

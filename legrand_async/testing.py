@@ -1,7 +1,8 @@
 """Pytest fixtures for testing your own code against the embedded simulator.
 
-Registered as a pytest plugin (entry point ``pytest11``) when ``legrand-async`` is installed; the
-fixtures need the ``simulator`` extra. ::
+Registered as a pytest plugin (entry point ``pytest11``, name ``legrand_async``: ``-p
+no:legrand_async`` turns it off) when ``legrand-async`` is installed; the fixtures need the
+``simulator`` extra. ::
 
     from legrand_async import LegrandClient, SetStatus
     from legrand_async.simulator import Simulator
@@ -26,11 +27,11 @@ Fixtures:
 ``legrand_simulator``
     A fresh :class:`~legrand_async.simulator.Simulator` per test, on ``legrand_clock``.
 ``legrand_client``
-    A :class:`~legrand_async.LegrandClient` wired to it: signed in through the simulator's
-    OAuth server (it refreshes its token however far you move the clock), on the same clock,
-    retrying without backoff (``RetryPolicy(initial_delay=0, max_delay=0)``). It is a plain
-    (synchronous) fixture, so it works with pytest-asyncio (strict or auto mode), with anyio's
-    pytest plugin (asyncio or trio) and with none: nothing in it belongs to an event loop.
+    A :class:`~legrand_async.LegrandClient` wired to it (see :func:`signed_in_client`): it holds
+    a login of the simulator's OAuth server and refreshes it however far you move the clock,
+    waits on the same clock, and retries without backoff. It is a plain (synchronous) fixture
+    and nothing in it belongs to an event loop, so it works with pytest-asyncio (strict or auto
+    mode), with anyio's pytest plugin, and in synchronous tests.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "legrand_clock",
     "legrand_simulator",
     "legrand_simulator_options",
+    "signed_in_client",
 ]
 
 #: When a :class:`FakeClock` starts unless told otherwise: a winter Monday morning, UTC.
@@ -166,7 +168,12 @@ def legrand_simulator(
     legrand_clock: FakeClock,
 ) -> Simulator:
     """A fresh simulated cloud for one test, on ``legrand_clock``."""
-    from .simulator import Simulator  # the simulator extra
+    try:
+        from .simulator import Simulator
+    except ImportError as exc:
+        raise ImportError(
+            "the legrand_simulator fixture needs: pip install 'legrand-async[simulator]'"
+        ) from exc
 
     options = {**DEFAULT_OPTIONS, "clock": legrand_clock, **legrand_simulator_options}
     for marker in reversed(list(request.node.iter_markers(MARKER))):  # closest last

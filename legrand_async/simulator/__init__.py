@@ -168,13 +168,16 @@ class Simulator:
     @asynccontextmanager
     async def serve(self, port: int = 0, host: str = "127.0.0.1") -> AsyncIterator[str]:
         """Serve the app on a loopback port (uvicorn); yields its base URL."""
+        import socket
+
         import uvicorn
 
-        config = uvicorn.Config(
-            self.app.asgi, host=host, port=port, log_level="critical", lifespan="off"
-        )
+        # Bind here: a taken port is an OSError for the caller, not uvicorn's sys.exit(3).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family)
+        config = uvicorn.Config(self.app.asgi, log_level="critical", lifespan="off")
         server = uvicorn.Server(config)
-        task = asyncio.get_running_loop().create_task(server.serve())
+        task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
         try:
             for _ in range(500):
                 if server.started or task.done():
@@ -183,8 +186,11 @@ class Simulator:
             if not server.started:
                 task.result() if task.done() else None
                 raise RuntimeError("the simulator's server did not start")
-            bound = server.servers[0].sockets[0].getsockname()[1]
-            yield f"http://{host}:{bound}"
+            bound = sock.getsockname()[1]
+            yield f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
         finally:
             server.should_exit = True
-            await task
+            try:
+                await task
+            finally:
+                sock.close()

@@ -77,7 +77,9 @@ def add_parser(commands: Any) -> None:
     sim.add_argument(
         "--per-day", type=_count, metavar="N", help="daily quota: 403 after N calls (UTC day)"
     )
-    sim.add_argument("--seed", type=int, default=0, help="the fleet and the faults (default 0)")
+    sim.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="the fleet and the faults (default 0)"
+    )
 
 
 def _client_url(host: str, served: str) -> str:
