@@ -18,6 +18,7 @@ from ._auth import (
 )
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
+from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit
 from ._transport.retry import RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
@@ -79,6 +80,7 @@ __all__ = [
     "Clock",
     "Conflict",
     "DeviceBusy",
+    "FileQuotaStore",
     "FileTokenStore",
     "Forbidden",
     "Function",
@@ -98,7 +100,10 @@ __all__ = [
     "OAuthApp",
     "Plant",
     "Program",
+    "Quota",
     "QuotaExhausted",
+    "QuotaStore",
+    "RateLimit",
     "RateLimited",
     "ReauthorizationRequired",
     "RedirectUriMismatch",

@@ -20,6 +20,7 @@ from ._endpoints.smarther import SmartherAPI
 from ._responses import error_from_response, result_from_response
 from ._routing import Route
 from ._transport.client import ClientTransport
+from ._transport.ratelimit import Quota, RateLimit, RateLimitTransport
 from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy, RetryTransport
 from ._version import __version__
 from .errors import TransportError
@@ -36,6 +37,13 @@ def _url(base_url: str, route: Route, args: tuple[object, ...]) -> httpx.URL:
     return httpx.URL(base_url + route.render_path(args))
 
 
+class _Default:
+    """The type of DEFAULT: "no argument given"."""
+
+
+DEFAULT: Final = _Default()
+
+
 class LegrandClient:
     """An asyncio client for the Legrand / BTicino developer cloud.
 
@@ -44,7 +52,9 @@ class LegrandClient:
     ``httpx.Auth``), not both; with neither, requests carry no ``Authorization`` header (for a
     proxy that adds it). The wire is ``transport`` (an httpx transport, closed with the client)
     or ``http_client`` (your ``httpx.AsyncClient``, used as the innermost transport and left
-    open); the library's auth and retry always apply on top. ``clock`` and ``rng`` exist for
+    open); the library's auth, retry and limits always apply on top. ``rate_limit`` defaults to
+    a limiter of the client's own (``RateLimit.starter_kit()``: 500 calls a day); pass a shared
+    ``RateLimit`` to share a budget, or None for no local limit. ``clock`` and ``rng`` exist for
     tests.
     """
 
@@ -58,6 +68,7 @@ class LegrandClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so a shared default is safe
+        rate_limit: RateLimit | _Default | None = DEFAULT,
         timeout: float | httpx.Timeout | None = 20.0,
         clock: Clock | None = None,
         rng: random.Random | None = None,
@@ -80,6 +91,15 @@ class LegrandClient:
             wire = ClientTransport(http_client)
         else:
             wire = transport if transport is not None else httpx.AsyncHTTPTransport()
+        if isinstance(rate_limit, _Default):
+            rate_limit = RateLimit.starter_kit()  # a limiter of this client's own
+        elif rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError("rate_limit must be a RateLimit or None")
+        #: The limiter every attempt goes through (None: no local limits).
+        self.rate_limit = rate_limit
+        if rate_limit is not None:
+            rate_limit.bind(self._clock)
+            wire = RateLimitTransport(wire, rate_limit)
         jitter = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         stack = RetryTransport(wire, retry, clock=self._clock, rng=jitter)
         #: What went over the wire: attempts, statuses, errors, retries by cause.
@@ -132,6 +152,11 @@ class LegrandClient:
             now=self._clock.now(),
             attempts=response.request.extensions.get(ATTEMPTS, 1),
         )
+
+    @property
+    def quota(self) -> Quota | None:
+        """The quota now: used and remaining today, when it resets, any 429 pause (None if off)."""
+        return self.rate_limit.snapshot() if self.rate_limit is not None else None
 
     async def aclose(self) -> None:
         """Close connections (and a ``transport`` you passed; never your ``http_client``)."""

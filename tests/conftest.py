@@ -84,6 +84,7 @@ async def make_client(
 ) -> AsyncIterator[LegrandClient]:
     """A client on the fake clock: the default retry policy without jitter unless ``retry``."""
     kwargs.setdefault("transport", wire())
+    kwargs.setdefault("rate_limit", None)  # the limiter has tests of its own
     async with LegrandClient(
         subscription_key=KEY,
         access_token=TOKEN,

@@ -125,10 +125,16 @@ class Simulator:
         return str(self.app.issue_token()["access_token"])
 
     def client(self, **kwargs: Any) -> LegrandClient:
-        """A LegrandClient wired to the simulator with a valid key and token; ``kwargs`` go on."""
+        """A LegrandClient wired to the simulator with a valid key and token; ``kwargs`` go on.
+
+        Without ``rate_limit=`` the client has no local limiter, so the simulated gateway's 429s
+        and 403s are what the client meets.
+        """
         if "auth" not in kwargs and "access_token" not in kwargs:
             kwargs["access_token"] = self.access_token()
         kwargs.setdefault("base_url", self.base_url)
+        # The simulated gateway does the limiting; pass rate_limit= to add the local limiter.
+        kwargs.setdefault("rate_limit", None)
         if "http_client" not in kwargs:
             kwargs.setdefault("transport", self.transport())
         return LegrandClient(subscription_key=self.subscription_key, **kwargs)

@@ -1,0 +1,293 @@
+"""The quota: per-second and per-day windows, a pause on 429, a fail-fast on long waits.
+
+Built on anyio primitives only, so it runs under asyncio and trio. ``RateLimit`` is the limiter
+itself: clients given the same object share one budget (same subscription key and user).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import anyio
+import anyio.to_thread
+import attrs
+import httpx
+
+from .._clock import Clock, SystemClock
+from .._files import write_private
+from ..errors import QuotaExhausted
+from .headers import parse_quota_reset, parse_retry_after
+
+__all__ = ["FileQuotaStore", "Quota", "QuotaStore", "RateLimit", "RateLimitTransport"]
+
+_QUOTA_TEXT = b"out of call volume quota"
+
+
+@attrs.frozen
+class Quota:
+    """A snapshot of the quota: calls spent and left today, when the day resets, any pause."""
+
+    used_today: int
+    remaining_today: int | None
+    resets_at: datetime
+    paused_until: datetime | None
+    per_second: float | None
+    per_day: int | None
+
+
+@runtime_checkable
+class QuotaStore(Protocol):
+    """Keeps today's count across restarts."""
+
+    async def load(self) -> tuple[datetime, int] | None:
+        """``(start of the day window, calls used in it)``, or None."""
+        ...
+
+    async def save(self, day: datetime, used: int) -> None:
+        """Record the count of the window that started at ``day``."""
+        ...
+
+
+class FileQuotaStore:
+    """Today's count in a small JSON file (written atomically, mode 0600)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    async def load(self) -> tuple[datetime, int] | None:
+        def read() -> tuple[datetime, int] | None:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                return datetime.fromisoformat(data["day"]), int(data["used"])
+            except FileNotFoundError:
+                return None
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                return None  # a broken count is not worth failing calls for: start afresh
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def save(self, day: datetime, used: int) -> None:
+        data = json.dumps({"day": day.isoformat(), "used": used}).encode()
+        await anyio.to_thread.run_sync(write_private, self.path, data)
+
+    def __repr__(self) -> str:
+        return f"FileQuotaStore({str(self.path)!r})"
+
+
+class RateLimit:
+    """Per-second and per-day limits, checked together and spent together, first come first served.
+
+    - ``per_second``: calls started in any one-second window; ``per_day``: calls per day, the day
+      starting at ``day_resets_at`` (an aware time; default midnight UTC, as the gateway's quota
+      is not documented to follow a zone);
+    - a wait longer than ``max_wait`` seconds raises :class:`QuotaExhausted` at once;
+    - ``max_concurrency`` caps requests in flight;
+    - a 429 pauses every request for the server's ``Retry-After``; a 403 "Out of call volume quota"
+      marks the day spent until "replenished in hh:mm:ss";
+    - ``store`` keeps today's count across restarts.
+
+    Every attempt on the wire counts (the limiter sits inside the retry loop). Give several
+    clients the same object to share one budget.
+    """
+
+    def __init__(
+        self,
+        per_second: float | None = None,
+        per_day: int | None = 500,
+        max_wait: float = 60.0,
+        max_concurrency: int | None = None,
+        day_resets_at: time = time(0, 0, tzinfo=UTC),
+        *,
+        store: QuotaStore | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if per_second is not None and not per_second > 0:
+            raise ValueError(f"per_second must be > 0 or None, got {per_second!r}")
+        if per_day is not None and (isinstance(per_day, bool) or per_day < 1):
+            raise ValueError(f"per_day must be >= 1 or None, got {per_day!r}")
+        if not max_wait >= 0:
+            raise ValueError(f"max_wait must be >= 0, got {max_wait!r}")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1 or None, got {max_concurrency!r}")
+        if day_resets_at.tzinfo is None:
+            raise ValueError("day_resets_at must be an aware time, e.g. time(0, tzinfo=UTC)")
+        self.per_second = per_second
+        self.per_day = per_day
+        self.max_wait = max_wait
+        self.max_concurrency = max_concurrency
+        self.day_resets_at = day_resets_at
+        self.store = store
+        self.clock: Clock | None = clock
+        self._lock = anyio.Lock()
+        self._slots = anyio.CapacityLimiter(max_concurrency) if max_concurrency else None
+        self._starts: deque[float] = deque()
+        self._day: datetime | None = None
+        self._used = 0
+        self._paused_until = 0.0  # monotonic
+        self._exhausted_until: datetime | None = None
+        self._loaded = store is None
+
+    @classmethod
+    def starter_kit(cls) -> RateLimit:
+        """The Starter Kit subscription: 500 calls a day per user (the default of every client).
+
+        The gateway's short-term rate is not documented, so no per-second pace is assumed; a
+        429 still pauses every request for the wait the server asks.
+        """
+        return cls(per_second=None, per_day=500)
+
+    def bind(self, clock: Clock) -> None:
+        """Use ``clock`` unless the limiter already has one (the first client's wins)."""
+        if self.clock is None:
+            self.clock = clock
+
+    def now(self) -> datetime:
+        """The limiter's clock's time (aware UTC)."""
+        return self._now_clock.now()
+
+    @property
+    def _now_clock(self) -> Clock:
+        if self.clock is None:
+            self.clock = SystemClock()
+        return self.clock
+
+    def window_start(self, now: datetime) -> datetime:
+        """When the daily window containing ``now`` began (aware UTC)."""
+        zone = self.day_resets_at.tzinfo
+        local = now.astimezone(zone)
+        start = datetime.combine(local.date(), self.day_resets_at.replace(tzinfo=None), zone)
+        if start > local:
+            start -= timedelta(days=1)
+        return start.astimezone(UTC)
+
+    def _roll(self, now: datetime) -> datetime:
+        """Start a new day when the window moved on; the current window start."""
+        start = self.window_start(now)
+        if self._day != start:
+            self._day, self._used = start, 0
+            if self._exhausted_until is not None and self._exhausted_until <= now:
+                self._exhausted_until = None
+        return start
+
+    def snapshot(self) -> Quota:
+        """The quota now."""
+        clock = self._now_clock
+        now = clock.now()
+        start = self._roll(now)
+        resets_at = self._exhausted_until or start + timedelta(days=1)
+        pause = self._paused_until - clock.monotonic()
+        remaining = None if self.per_day is None else max(0, self.per_day - self._used)
+        if self._exhausted_until is not None and self._exhausted_until > now:
+            remaining = 0
+        return Quota(
+            used_today=self._used,
+            remaining_today=remaining,
+            resets_at=resets_at,
+            paused_until=now + timedelta(seconds=pause) if pause > 0 else None,
+            per_second=self.per_second,
+            per_day=self.per_day,
+        )
+
+    async def acquire(self) -> None:
+        """Wait for a slot in every window and spend it; QuotaExhausted if the wait is too long."""
+        clock = self._now_clock
+        async with self._lock:  # FIFO: waiters are served in the order they came
+            if not self._loaded:
+                await self._load()
+            while True:
+                now, mono = clock.now(), clock.monotonic()
+                self._roll(now)
+                if self._exhausted_until is not None and self._exhausted_until > now:
+                    raise self._exhausted(self._exhausted_until)
+                if self.per_day is not None and self._used >= self.per_day:
+                    raise self._exhausted(self._day + timedelta(days=1) if self._day else now)
+                wait = max(0.0, self._paused_until - mono)
+                if self.per_second is not None:
+                    window = 1.0
+                    while self._starts and self._starts[0] <= mono - window:
+                        self._starts.popleft()
+                    allowed = max(1, math.floor(self.per_second))
+                    if len(self._starts) >= allowed:
+                        wait = max(wait, self._starts[0] + window - mono)
+                if wait <= 0:
+                    break
+                if wait > self.max_wait:
+                    raise self._exhausted(now + timedelta(seconds=wait))
+                await clock.sleep(wait)
+            if self.per_second is not None:
+                self._starts.append(mono)
+            self._used += 1
+            if self.store is not None and self._day is not None:
+                await self.store.save(self._day, self._used)
+
+    def _exhausted(self, resets_at: datetime) -> QuotaExhausted:
+        return QuotaExhausted(
+            f"call quota exhausted until {resets_at.isoformat(timespec='seconds')} "
+            f"({self._used} of {self.per_day or 'unlimited'} calls used today)",
+            resets_at=resets_at.astimezone(UTC),
+        )
+
+    async def _load(self) -> None:
+        assert self.store is not None
+        stored = await self.store.load()
+        self._loaded = True
+        now = self._now_clock.now()
+        if stored is not None and stored[0] == self.window_start(now):
+            self._day, self._used = stored[0], stored[1]
+
+    def in_flight(self) -> AbstractAsyncContextManager[object]:
+        """A slot among the ``max_concurrency`` requests in flight (none needed without a cap)."""
+        return self._slots if self._slots is not None else nullcontext()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` (the server's 429 says so)."""
+        until = self._now_clock.monotonic() + seconds
+        self._paused_until = max(self._paused_until, until)
+
+    def exhaust(self, resets_at: datetime | None) -> None:
+        """The server says the day's quota is spent (403): fail fast until ``resets_at``."""
+        now = self._now_clock.now()
+        start = self._roll(now)
+        self._exhausted_until = resets_at or start + timedelta(days=1)
+        if self.per_day is not None:
+            self._used = max(self._used, self.per_day)
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimit(per_second={self.per_second!r}, per_day={self.per_day!r}, "
+            f"max_wait={self.max_wait!r}, max_concurrency={self.max_concurrency!r})"
+        )
+
+
+class RateLimitTransport(httpx.AsyncBaseTransport):
+    """Spends the limiter on every attempt and listens to the gateway's 429 and 403 answers."""
+
+    def __init__(self, wrapped: httpx.AsyncBaseTransport, limit: RateLimit) -> None:
+        self._wrapped = wrapped
+        self._limit = limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        limit = self._limit
+        await limit.acquire()
+        async with limit.in_flight():
+            response = await self._wrapped.handle_async_request(request)
+        if response.status_code in (403, 429):
+            await response.aread()
+            text = response.text
+            now = limit.now()
+            if _QUOTA_TEXT in response.content.lower():
+                limit.exhaust(parse_quota_reset(text, now))
+            elif response.status_code == 429:
+                wait = parse_retry_after(response.headers, text, now)
+                if wait is not None:  # without one, the retry backoff is the only wait
+                    limit.pause(wait)
+        return response
+
+    async def aclose(self) -> None:
+        await self._wrapped.aclose()
