@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from typing import Any, TextIO
 
-from . import LegrandError, MemoryTokenStore, OAuth2Auth, RetryPolicy, SetStatus
+from . import LegrandError, MemoryTokenStore, OAuth2Auth, RateLimit, RetryPolicy, SetStatus
 from ._clock import Clock
 from .models.smarther import ChronothermostatStatus
 
@@ -92,7 +92,11 @@ async def run_demo(
     changes = failures = commands = 0
     errors: Counter[str] = Counter()
     started = clock.monotonic()
-    async with sim.client(auth=auth, retry=RetryPolicy(max_delay=2.0), clock=clock) as client:
+    # The limiter paces every attempt within the per-second rate and the day's quota.
+    limit = RateLimit(per_second=per_second, per_day=per_day, clock=clock)
+    async with sim.client(
+        auth=auth, retry=RetryPolicy(max_delay=2.0), clock=clock, rate_limit=limit
+    ) as client:
         targets = []
         for plant in await client.smarther.list_plants():
             topology = await client.smarther.get_topology(plant.id)
@@ -110,11 +114,8 @@ async def run_demo(
             f"-> {rounds} rounds, one every {interval:.1f} s",
             file=out,
         )
-        pace = Pacer(per_second, clock)
-
         async def poll(target: tuple[str, str]) -> None:
             nonlocal changes, failures
-            await pace.wait()
             try:
                 status = await client.smarther.get_status(*target)
             except LegrandError as exc:
@@ -130,7 +131,6 @@ async def run_demo(
             round_started = clock.monotonic()
             if commands < left * RESERVE // 4 and targets:  # the user's own command now and then
                 target = rng.choice(targets)
-                await pace.wait()
                 try:
                     await client.smarther.set_status(
                         *target, SetStatus.manual(rng.choice([19, 21.5, 23]))
@@ -168,22 +168,6 @@ async def run_demo(
     for key, value in summary.items():
         say(f"  {key:<{width}}  {value}", file=out)
     return summary
-
-
-class Pacer:
-    """Starts at most ``per_second`` calls a second, evenly spaced, in arrival order."""
-
-    def __init__(self, per_second: int, clock: Clock) -> None:
-        self._gap = 1.05 / max(1, per_second)  # a little under the gateway's limit
-        self._next = 0.0
-        self._clock = clock
-
-    async def wait(self) -> None:
-        now = self._clock.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self._gap
-        if slot > now:
-            await self._clock.sleep(slot - now)
 
 
 def _differs(a: ChronothermostatStatus, b: ChronothermostatStatus) -> bool:
