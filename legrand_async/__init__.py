@@ -18,6 +18,7 @@ from ._auth import (
 )
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
+from ._poller import Change, Poller, StatusChange, ThermostatPoller
 from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit
 from ._transport.retry import RetryPolicy, Stats
 from ._version import __version__
@@ -75,6 +76,7 @@ __all__ = [
     "AuthorizationCodeExpired",
     "BadRequest",
     "CallHomeTicket",
+    "Change",
     "ChronothermostatStatus",
     "ClientSecretExpired",
     "Clock",
@@ -99,6 +101,7 @@ __all__ = [
     "OAuth2Auth",
     "OAuthApp",
     "Plant",
+    "Poller",
     "Program",
     "Quota",
     "QuotaExhausted",
@@ -115,9 +118,11 @@ __all__ = [
     "SocketPlug",
     "StateMismatch",
     "Stats",
+    "StatusChange",
     "Subscription",
     "SystemClock",
     "TermsExpired",
+    "ThermostatPoller",
     "Token",
     "TokenRateLimited",
     "TokenServerError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -17,6 +18,7 @@ from ._endpoints.door_entry import DoorEntryAPI
 from ._endpoints.home_control import HomeControlAPI
 from ._endpoints.multisocket import MultisocketAPI
 from ._endpoints.smarther import SmartherAPI
+from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
 from ._responses import error_from_response, result_from_response
 from ._routing import Route
 from ._transport.client import ClientTransport
@@ -157,6 +159,71 @@ class LegrandClient:
     def quota(self) -> Quota | None:
         """The quota now: used and remaining today, when it resets, any 429 pause (None if off)."""
         return self.rate_limit.snapshot() if self.rate_limit is not None else None
+
+    def poll_thermostats(
+        self,
+        targets: Iterable[tuple[str, str]] | None = None,
+        *,
+        interval: float | None = None,
+        reserve: float = 0.2,
+        concurrency: int | None = None,
+        discovery_interval: float = DISCOVERY_INTERVAL,
+    ) -> ThermostatPoller:
+        """Poll Smarther thermostats; an async iterator of :class:`StatusChange`.
+
+        ``targets`` are ``(plant_id, module_id)`` pairs; without them every chronothermostat of
+        every plant is found (and found again every ``discovery_interval`` seconds). The first
+        cycle yields every thermostat, later ones only those whose state changed (function, mode,
+        setpoint, programs, activation time, load state, temperature, humidity, online).
+        ``interval`` (seconds between two reads of a thermostat) defaults to what the daily quota
+        allows: the calls left today but ``reserve`` of the day's quota, spread evenly over the
+        time to the reset, never faster than the per-second limit. Errors are counted in
+        ``.errors`` and polling goes on; see :mod:`legrand_async._poller`. ::
+
+            async with client.poll_thermostats() as poller:
+                async for change in poller:
+                    print(change.module_id, change.current.mode, change.current.temperature)
+        """
+        return ThermostatPoller(
+            self.smarther,
+            targets,
+            clock=self._clock,
+            rate_limit=self.rate_limit,
+            interval=interval,
+            reserve=reserve,
+            concurrency=concurrency,
+            discovery_interval=discovery_interval,
+        )
+
+    def poll(
+        self,
+        fetch: Callable[[T], Awaitable[V]],
+        targets: Iterable[T],
+        *,
+        interval: float | None = None,
+        reserve: float = 0.2,
+        key: Callable[[V], object] | None = None,
+        concurrency: int | None = None,
+    ) -> Poller[T, V]:
+        """Poll ``fetch(target)`` for every target; an async iterator of :class:`Change`.
+
+        The same machinery as :meth:`poll_thermostats` for any status coroutine: values
+        compare with ``key(value)`` if given, else ``==``. ::
+
+            plants = [plant.id for plant in await client.home_control.list_plants()]
+            async for change in client.poll(client.home_control.get_plant_status, plants):
+                ...
+        """
+        return Poller(
+            fetch,
+            targets,
+            clock=self._clock,
+            rate_limit=self.rate_limit,
+            interval=interval,
+            reserve=reserve,
+            concurrency=concurrency,
+            key=key,
+        )
 
     async def aclose(self) -> None:
         """Close connections (and a ``transport`` you passed; never your ``http_client``)."""

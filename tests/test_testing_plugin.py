@@ -148,6 +148,11 @@ async def test_retry_after_moves_simulated_time(legrand_client, legrand_clock):
     assert legrand_client.stats.retries["429"] == 2
 
 
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"  # the simulator runs on asyncio (uvicorn, C2C delivery tasks)
+
+
 saved = []
 
 
