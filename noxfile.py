@@ -40,6 +40,7 @@ def generate(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Client overhead versus raw httpx on a loopback server."""
-    session.install("-e", ".")
-    session.run("python", "benchmarks/overhead.py", *session.posargs)
+    """The benchmarks: overhead versus raw httpx, quota use, fleet scale."""
+    session.install("-e", ".[simulator]")
+    for script in ("overhead", "quota", "fleet_scale"):
+        session.run("python", f"benchmarks/{script}.py", *session.posargs)

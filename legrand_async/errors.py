@@ -9,7 +9,7 @@
     │   ├── RequestTimeout 408 (cloud to device) · Conflict 409 · RateLimited 429
     │   ├── WrongInput 430 · AppPasswordExpired 469 · TermsExpired 470 · DeviceBusy 486
     │   └── ServerError 5xx
-    ├── QuotaExhausted            the daily call quota is spent; .resets_at (aware UTC) or None
+    ├── QuotaExhausted            the day's quota is spent (or a wait exceeds max_wait); .resets_at
     ├── AuthError                 getting or refreshing a token failed
     │   ├── ClientSecretExpired (AADB2C90085) · AuthorizationCodeExpired (AADB2C90080)
     │   ├── RedirectUriMismatch · ReauthorizationRequired (other invalid_grant, no token)
@@ -166,7 +166,10 @@ class ServerError(APIError):
 
 
 class QuotaExhausted(LegrandError):
-    """The daily call quota is spent; ``.resets_at`` tells when it comes back (aware UTC)."""
+    """The day's quota is spent, or the limiter would wait longer than ``max_wait``.
+
+    ``.resets_at`` (aware UTC) tells when calls come back.
+    """
 
     def __init__(
         self,

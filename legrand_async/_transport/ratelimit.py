@@ -166,6 +166,15 @@ class RateLimit:
             start -= timedelta(days=1)
         return start.astimezone(UTC)
 
+    def _next_reset(self, now: datetime) -> datetime:
+        """When the daily window containing ``now`` ends (aware UTC, right across DST)."""
+        zone = self.day_resets_at.tzinfo
+        start = self.window_start(now).astimezone(zone)
+        end = datetime.combine(
+            start.date() + timedelta(days=1), self.day_resets_at.replace(tzinfo=None), zone
+        )
+        return end.astimezone(UTC)
+
     def _roll(self, now: datetime) -> datetime:
         """Start a new day when the window moved on; the current window start."""
         start = self.window_start(now)
@@ -179,8 +188,10 @@ class RateLimit:
         """The quota now."""
         clock = self._now_clock
         now = clock.now()
-        start = self._roll(now)
-        resets_at = self._exhausted_until or start + timedelta(days=1)
+        self._roll(now)
+        if self._exhausted_until is not None and self._exhausted_until <= now:
+            self._exhausted_until = None  # the server's reset time has come
+        resets_at = self._exhausted_until or self._next_reset(now)
         pause = self._paused_until - clock.monotonic()
         remaining = None if self.per_day is None else max(0, self.per_day - self._used)
         if self._exhausted_until is not None and self._exhausted_until > now:
@@ -197,27 +208,31 @@ class RateLimit:
     async def acquire(self) -> None:
         """Wait for a slot in every window and spend it; QuotaExhausted if the wait is too long."""
         clock = self._now_clock
+        deadline = clock.monotonic() + self.max_wait  # bounds the whole wait, queue included
         async with self._lock:  # FIFO: waiters are served in the order they came
             if not self._loaded:
                 await self._load()
             while True:
                 now, mono = clock.now(), clock.monotonic()
                 self._roll(now)
-                if self._exhausted_until is not None and self._exhausted_until > now:
-                    raise self._exhausted(self._exhausted_until)
+                if self._exhausted_until is not None:
+                    if self._exhausted_until > now:
+                        raise self._exhausted(self._exhausted_until)
+                    self._exhausted_until = None
                 if self.per_day is not None and self._used >= self.per_day:
-                    raise self._exhausted(self._day + timedelta(days=1) if self._day else now)
+                    raise self._exhausted(self._next_reset(now))
                 wait = max(0.0, self._paused_until - mono)
                 if self.per_second is not None:
-                    window = 1.0
+                    # N calls a second, or one call every 1/per_second seconds below one.
+                    allowed = max(1, math.floor(self.per_second))
+                    window = 1.0 if self.per_second >= 1 else 1.0 / self.per_second
                     while self._starts and self._starts[0] <= mono - window:
                         self._starts.popleft()
-                    allowed = max(1, math.floor(self.per_second))
                     if len(self._starts) >= allowed:
                         wait = max(wait, self._starts[0] + window - mono)
                 if wait <= 0:
                     break
-                if wait > self.max_wait:
+                if mono + wait > deadline:
                     raise self._exhausted(now + timedelta(seconds=wait))
                 await clock.sleep(wait)
             if self.per_second is not None:
@@ -253,10 +268,10 @@ class RateLimit:
     def exhaust(self, resets_at: datetime | None) -> None:
         """The server says the day's quota is spent (403): fail fast until ``resets_at``."""
         now = self._now_clock.now()
-        start = self._roll(now)
-        self._exhausted_until = resets_at or start + timedelta(days=1)
-        if self.per_day is not None:
-            self._used = max(self._used, self.per_day)
+        self._roll(now)
+        if resets_at is not None and resets_at.tzinfo is None:
+            resets_at = resets_at.replace(tzinfo=UTC)
+        self._exhausted_until = (resets_at or self._next_reset(now)).astimezone(UTC)
 
     def __repr__(self) -> str:
         return (
@@ -274,8 +289,8 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limit = self._limit
-        await limit.acquire()
-        async with limit.in_flight():
+        async with limit.in_flight():  # a slot first, so waiting for one never makes a burst
+            await limit.acquire()
             response = await self._wrapped.handle_async_request(request)
         if response.status_code in (403, 429):
             await response.aread()

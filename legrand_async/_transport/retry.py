@@ -137,10 +137,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
         while True:
             attempt += 1
             request.extensions[ATTEMPTS] = attempt
-            stats.attempts += 1
             try:
                 response = await self._wrapped.handle_async_request(request)
             except _NOT_SENT + _MAYBE_SENT as exc:
+                stats.attempts += 1
                 stats.errors[type(exc).__name__] += 1
                 retryable = idempotent or not isinstance(exc, _MAYBE_SENT)
                 if not retryable or attempt >= policy.max_attempts:
@@ -148,6 +148,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 delay = backoff(policy, attempt - 1, self._rng)
                 reason = type(exc).__name__
             else:
+                stats.attempts += 1
                 stats.statuses[response.status_code] += 1
                 if response.status_code not in RETRY_STATUSES:
                     return response
