@@ -17,10 +17,10 @@ from ._converters import unstructure
 from ._endpoints.door_entry import DoorEntryAPI
 from ._endpoints.home_control import HomeControlAPI
 from ._endpoints.multisocket import MultisocketAPI
-from ._endpoints.smarther import SmartherAPI
 from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
 from ._responses import error_from_response, result_from_response
 from ._routing import Route
+from ._smarther import Smarther
 from ._transport.client import ClientTransport
 from ._transport.ratelimit import Quota, RateLimit, RateLimitTransport
 from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy, RetryTransport
@@ -116,7 +116,7 @@ class LegrandClient:
                 "User-Agent": f"legrand-async/{__version__} httpx/{httpx.__version__}",
             },
         )
-        self.smarther = SmartherAPI(self._call)
+        self.smarther = Smarther(self._call)
         self.home_control = HomeControlAPI(self._call)
         self.multisocket = MultisocketAPI(self._call)
         self.door_entry = DoorEntryAPI(self._call)
