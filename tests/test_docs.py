@@ -434,7 +434,8 @@ def _public_coroutines(family: str) -> list[str]:
 def test_family_page_mentions_every_operation(family: str) -> None:
     page = (DOCS / PAGES[family]).read_text(encoding="utf-8")
     names = _public_coroutines(family)
-    assert sorted(names) == sorted(r.name for r in ROUTES if r.family == family)
+    # every route, plus any composite operation (ensure_subscription), is a documented coroutine
+    assert {r.name for r in ROUTES if r.family == family} <= set(names)
     missing = [name for name in names if not re.search(rf"\b{name}\b", page)]
     assert missing == []
 
