@@ -62,7 +62,7 @@ def _load(body: bytes | str | Any) -> Any:
     if isinstance(body, str):
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise _invalid("$", "not JSON") from None
     return body
 
@@ -92,6 +92,10 @@ def _plant_id(item: dict[str, Any]) -> str | None:
     if isinstance(candidate, str) and candidate:
         return candidate.removeprefix(_PREFIX)
     return None
+
+
+def _strip(plant_id: str | None) -> str | None:
+    return plant_id.removeprefix(_PREFIX) if plant_id else None
 
 
 def _time(value: Any, path: str) -> datetime | None:
@@ -140,7 +144,7 @@ def parse_notification(body: bytes | str | Any) -> list[ThermostatEvent]:
                 ) from None
             events.append(
                 ThermostatEvent(
-                    plant_id=status.plant_id or _plant_id(item),
+                    plant_id=_strip(status.plant_id) or _plant_id(item),
                     module_id=status.module_id,
                     status=status,
                     event_time=event_time,
