@@ -10,13 +10,12 @@ import httpx
 
 from ._converters import structure
 from ._routing import Route
-from ._transport.headers import parse_quota_reset, request_id
+from ._transport.headers import QUOTA_TEXT, parse_quota_reset, request_id
 from ._transport.retry import RETRY_AFTER
 from .errors import LegrandError, QuotaExhausted, ResponseValidationError, error_class
 
 __all__ = ["error_from_response", "parse_error_body", "result_from_response"]
 
-_QUOTA_TEXT = "out of call volume quota"
 _MAX_TEXT = 500
 
 
@@ -99,7 +98,7 @@ def error_from_response(response: httpx.Response, *, now: datetime, attempts: in
         message, body = _scrub(message, secrets), _scrub(body, secrets)
     message = (message or response.reason_phrase or f"HTTP {status}")[:_MAX_TEXT]
     rid = request_id(response.headers)
-    if _QUOTA_TEXT in message.lower():
+    if QUOTA_TEXT in message.lower():
         return QuotaExhausted(
             message,
             resets_at=parse_quota_reset(message, now),

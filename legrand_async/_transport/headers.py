@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-__all__ = ["parse_quota_reset", "parse_retry_after", "request_id"]
+__all__ = ["QUOTA_TEXT", "parse_quota_reset", "parse_retry_after", "request_id"]
+
+#: What API Management's daily-quota answer says (lowercase), whatever its status.
+QUOTA_TEXT = "out of call volume quota"
 
 _TRY_AGAIN = re.compile(r"try again in (\d{1,9}(?:\.\d{1,6})?) seconds?", re.IGNORECASE)
 _REPLENISHED = re.compile(

@@ -22,11 +22,10 @@ import httpx
 from .._clock import Clock, SystemClock
 from .._files import write_private
 from ..errors import QuotaExhausted
-from .headers import parse_quota_reset, parse_retry_after
+from .headers import QUOTA_TEXT, parse_quota_reset, parse_retry_after
 
 __all__ = ["FileQuotaStore", "Quota", "QuotaStore", "RateLimit", "RateLimitTransport"]
 
-_QUOTA_TEXT = b"out of call volume quota"
 
 
 @attrs.frozen
@@ -296,7 +295,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             await response.aread()
             text = response.text
             now = limit.now()
-            if _QUOTA_TEXT in response.content.lower():
+            if QUOTA_TEXT in text.lower():
                 limit.exhaust(parse_quota_reset(text, now))
             elif response.status_code == 429:
                 wait = parse_retry_after(response.headers, text, now)
