@@ -14,7 +14,8 @@ import math
 import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union
 
 import attrs
 import cattrs
@@ -25,7 +26,7 @@ from .errors import ResponseValidationError
 from .models import home_control, smarther
 from .models._enum import LenientEnum
 
-__all__ = ["WIRE_NAMES", "make_converter", "structure", "unstructure", "wire_time"]
+__all__ = ["WIRE_NAMES", "make_converter", "structure", "unstructure", "warm", "wire_time"]
 
 T = TypeVar("T")
 
@@ -53,6 +54,18 @@ def _wire_name(cls: type, name: str) -> str:
 
 def _is_list(tp: Any) -> bool:
     return tp is list or typing.get_origin(tp) is list
+
+
+def _optional_of(tp: Any) -> Any:
+    """``X`` for ``X | None`` (or ``Optional[X]``), else None."""
+    args = typing.get_args(tp)
+    if len(args) == 2 and type(None) in args and typing.get_origin(tp) in (Union, UnionType):
+        return args[0] if args[1] is type(None) else args[1]
+    return None
+
+
+def _is_optional(tp: Any) -> bool:
+    return _optional_of(tp) is not None
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -231,6 +244,17 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
 
         return structure_list
 
+    def optional_factory(tp: Any) -> Callable[[Any, type], Any]:
+        inner_type = _optional_of(tp)
+        if inner_type is datetime:
+            return _structure_optional_datetime  # "" means None too
+        inner = converter.get_structure_hook(inner_type)  # resolved once, not per value
+
+        def structure_optional(value: Any, _: type) -> Any:
+            return None if value is None else inner(value, inner_type)
+
+        return structure_optional
+
     def structure_factory(cls: type) -> Callable[[Any, type], Any]:
         return make_dict_structure_fn(
             cls, converter, _cattrs_forbid_extra_keys=strict, **overrides(cls)
@@ -246,7 +270,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     converter.register_structure_hook(LenientEnum, _structure_enum)
     converter.register_unstructure_hook(LenientEnum, _unstructure_enum)
     converter.register_structure_hook(datetime, _structure_datetime)
-    converter.register_structure_hook(datetime | None, _structure_optional_datetime)
+    converter.register_structure_hook_factory(_is_optional, optional_factory)
     converter.register_unstructure_hook(datetime, datetime.isoformat)
     converter.register_unstructure_hook(smarther.SetStatus, _unstructure_set_status)
     converter.register_unstructure_hook(home_control.Switch, _unstructure_switch)
@@ -269,6 +293,21 @@ def structure(data: Any, cls: Any, *, converter: cattrs.Converter = _CONVERTER) 
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         errors = cattrs.transform_error(exc, path="$")
         raise ResponseValidationError("the response does not fit the model", errors=errors) from exc
+
+
+def warm(cls: Any, *, converter: cattrs.Converter = _CONVERTER) -> None:
+    """Generate every structure hook ``cls`` needs now, so the first payload does not pay for it."""
+    seen: set[Any] = set()
+    todo = [cls]
+    while todo:
+        tp = todo.pop()
+        if tp in seen or tp is type(None):
+            continue
+        seen.add(tp)
+        converter.get_structure_hook(tp)
+        if attrs.has(tp):
+            todo.extend(field.type for field in attrs.fields(attrs.resolve_types(tp)))
+        todo.extend(typing.get_args(tp))
 
 
 def unstructure(value: Any, *, converter: cattrs.Converter = _CONVERTER) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, MutableMapping
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ import anyio
 import attrs
 
 from ._clock import Clock, SystemClock
-from ._converters import structure
+from ._converters import structure, warm
 from .errors import ResponseValidationError
 from .models.smarther import ChronothermostatStatus
 
@@ -73,7 +73,11 @@ def _items(data: Any) -> list[Any]:
 
 def validation_code(body: bytes | str | Any) -> str | None:
     """The code of an Event Grid subscription validation event in ``body``, if it is one."""
-    for item in _items(_load(body)):
+    return _validation_code(_load(body))
+
+
+def _validation_code(data: Any) -> str | None:
+    for item in _items(data):
         if isinstance(item, dict) and str(item.get("eventType", "")).lower() == VALIDATION_EVENT:
             data = item.get("data")
             code = data.get("validationCode") if isinstance(data, dict) else None
@@ -116,7 +120,10 @@ def parse_notification(body: bytes | str | Any) -> list[ThermostatEvent]:
     envelope; validation events carry no status and are skipped. A malformed body raises
     ResponseValidationError naming the path of the problem.
     """
-    data = _load(body)
+    return _events(_load(body))
+
+
+def _events(data: Any) -> list[ThermostatEvent]:
     events: list[ThermostatEvent] = []
     for i, item in enumerate(_items(data)):
         where = f"$[{i}]" if isinstance(data, list) else "$"
@@ -181,6 +188,7 @@ class WebhookReceiver:
         if queue_size < 1 or max_body < 1:
             raise ValueError("queue_size and max_body must be >= 1")
         self._secret = secret.encode()
+        warm(ChronothermostatStatus)  # the first notification must not wait for code generation
         self.max_body = max_body
         self.dedup_seconds = dedup_seconds
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -195,14 +203,14 @@ class WebhookReceiver:
     def __repr__(self) -> str:
         return f"WebhookReceiver(secret='***', queued={len(self._queue)}, dropped={self.dropped})"
 
-    async def events(self) -> AsyncIterator[ThermostatEvent]:
+    async def events(self) -> AsyncGenerator[ThermostatEvent, None]:
         """The events as they arrive, oldest first (runs until cancelled)."""
         while True:
             while self._queue:
                 yield self._queue.popleft()
-            arrived = self._arrived
-            if not self._queue:
-                await arrived.wait()
+            if self._arrived.is_set():  # only consumers renew it: an ack costs one set()
+                self._arrived = anyio.Event()
+            await self._arrived.wait()
 
     def _accept(self, events: list[ThermostatEvent]) -> None:
         now = self._clock.monotonic()
@@ -220,9 +228,8 @@ class WebhookReceiver:
             self._queue.append(event)
             self.received += 1
         self._arrived.set()
-        self._arrived = anyio.Event()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (message := await receive())["type"] != "lifespan.shutdown":
                 if message["type"] == "lifespan.startup":
@@ -246,7 +253,7 @@ class WebhookReceiver:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[int, bytes]:
+    async def _handle(self, scope: MutableMapping[str, Any], receive: Any) -> tuple[int, bytes]:
         path = scope.get("raw_path") or scope.get("path", "").encode()
         last = bytes(path).split(b"?", 1)[0].rstrip(b"/").rsplit(b"/", 1)[-1]
         if not hmac.compare_digest(last, self._secret):
@@ -271,11 +278,12 @@ class WebhookReceiver:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         try:
-            code = validation_code(body)
+            data = _load(body)
+            code = _validation_code(data)
             if code is not None:
                 reply = {"validationResponse": code, "validationCode": code}
                 return 200, json.dumps(reply).encode()
-            events = parse_notification(body)
+            events = _events(data)
         except ResponseValidationError:
             return 400, b'{"result":1,"message":"malformed notification"}'
         self._accept(events)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
+from unittest import mock
 
 import anyio
 import httpx
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from legrand_async import LegrandClient, SetStatus
+from legrand_async._converters import make_converter, structure, warm
 from legrand_async.errors import ResponseValidationError
 from legrand_async.models.smarther import ChronothermostatStatus, Mode
 from legrand_async.simulator import Simulator
@@ -401,6 +403,54 @@ async def test_consumer_waiting_gets_events_as_they_arrive() -> None:
         await asyncio.sleep(0)
         await http.post(HOOK, json=event("b"))
     assert [e.event_id for e in await consumer] == ["a", "b"]
+
+
+@pytest.mark.asyncio
+async def test_two_waiting_consumers_share_the_events() -> None:
+    receiver = WebhookReceiver(SECRET)
+    got: list[str] = []
+    progress = asyncio.Condition()
+
+    async def consume() -> None:
+        async with aclosing(receiver.events()) as events:
+            async for ev in events:
+                async with progress:
+                    got.append(str(ev.event_id))
+                    progress.notify_all()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        tg.start_soon(consume)
+        await asyncio.sleep(0)
+        async with posting(receiver) as http:
+            for batch in (["a", "b", "c"], ["d"], ["e", "f"]):
+                for event_id in batch:
+                    await http.post(HOOK, json=event(event_id))
+                seen = ord(batch[-1]) - ord("a") + 1
+
+                def all_seen(n: int = seen) -> bool:
+                    return len(got) == n
+
+                with anyio.fail_after(2):  # every batch is consumed: nobody waits on a stale event
+                    async with progress:
+                        await progress.wait_for(all_seen)
+        tg.cancel_scope.cancel()
+    assert sorted(got) == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_a_receiver_generates_its_structure_hooks_up_front() -> None:
+    raw = load("smarther_c2c_event.json")[0]["data"]["chronothermostats"][0]
+
+    def code_generated_by_first_structure(warmed: bool) -> int:
+        converter = make_converter()
+        if warmed:
+            warm(ChronothermostatStatus, converter=converter)
+        with mock.patch("builtins.compile", wraps=compile) as compiled:
+            structure(raw, ChronothermostatStatus, converter=converter)
+        return compiled.call_count
+
+    assert code_generated_by_first_structure(warmed=False) > 0  # the control: cattrs is lazy
+    assert code_generated_by_first_structure(warmed=True) == 0
 
 
 # ---------------------------------------------------------------------- ensure_subscription
