@@ -230,6 +230,8 @@ class LegrandClient:
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:
+        if self.rate_limit is not None:
+            await self.rate_limit.load()  # so that client.quota shows a stored count at once
         return self
 
     async def __aexit__(

@@ -4,9 +4,6 @@ Time is virtual: :class:`VirtualClock` parks every ``sleep`` until a driver task
 other task is blocked, moves time to the earliest deadline and wakes that sleeper (like trio's
 autojumping ``MockClock``, but for any anyio backend). So concurrent sleeps overlap as they
 would for real, the timings asserted below are exact, and no test waits for real.
-
-Tests marked ``xfail(strict=True)`` describe bugs of the limiter: each fails today and will
-turn into an unexpected pass (a failure) when the bug is fixed, so the mark must go then.
 """
 
 from __future__ import annotations
@@ -754,36 +751,85 @@ async def test_a_store_of_your_own(vclock: VirtualClock) -> None:
     assert store.loads == 1  # loaded once, on the first acquire
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store is read on the first acquire only: after a restart client.quota / "
-    "snapshot() report used_today=0 until a call is made",
-)
 @pytest.mark.asyncio
-async def test_snapshot_after_a_restart_shows_the_stored_count(
+async def test_load_shows_the_stored_count_before_any_call(
     vclock: VirtualClock, tmp_path: Path
 ) -> None:
     path = tmp_path / "today.json"
     path.write_text(json.dumps({"day": "2026-11-21T00:00:00+00:00", "used": 120}))
     rate = limit(vclock, per_day=500, store=FileQuotaStore(path))
-    await anyio.lowlevel.checkpoint()
-    assert rate.snapshot().used_today == 120  # today: 0
+    assert rate.snapshot().used_today == 0  # not read yet
+    await rate.load()
+    assert (rate.snapshot().used_today, rate.snapshot().remaining_today) == (120, 380)
+    await rate.load()  # once only: a second load does not read the file again
+    path.write_text(json.dumps({"day": "2026-11-21T00:00:00+00:00", "used": 7}))
+    await rate.load()
+    await rate.acquire()
+    assert rate.snapshot().used_today == 121
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exhaust() (a 403 quota answer) is not written to the store: after a restart the "
-    "limiter has forgotten it and sends calls until the server answers 403 again",
-)
 @pytest.mark.asyncio
 async def test_a_403_exhaustion_is_kept_by_the_store(vclock: VirtualClock, tmp_path: Path) -> None:
     path = tmp_path / "today.json"
     first = limit(vclock, per_day=500, store=FileQuotaStore(path))
     await first.acquire()
-    first.exhaust(NOON + timedelta(hours=1))
+    until = NOON + timedelta(hours=1)
+    first.exhaust(until)
+    await first.save()
+    assert json.loads(path.read_text()) == {
+        "day": "2026-11-21T00:00:00+00:00",
+        "used": 1,
+        "exhausted_until": "2026-11-21T13:00:00+00:00",
+    }
     second = limit(vclock, per_day=500, store=FileQuotaStore(path))
-    with pytest.raises(QuotaExhausted):
-        await second.acquire()  # today: acquired (the file says 1 call used)
+    with pytest.raises(QuotaExhausted) as info:
+        await second.acquire()
+    assert info.value.resets_at == until
+    assert second.snapshot().remaining_today == 0
+    # Once the server's time has come, calls go out again and the mark leaves the file.
+    vclock.advance(3601)
+    await second.acquire()
+    assert json.loads(path.read_text()) == {"day": "2026-11-21T00:00:00+00:00", "used": 2}
+
+
+@pytest.mark.asyncio
+async def test_an_exhaustion_that_has_passed_is_ignored(
+    vclock: VirtualClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "today.json"
+    path.write_text(
+        json.dumps(
+            {
+                "day": "2026-11-21T00:00:00+00:00",
+                "used": 3,
+                "exhausted_until": "2026-11-21T11:00:00+00:00",  # an hour before NOON
+            }
+        )
+    )
+    rate = limit(vclock, per_day=500, store=FileQuotaStore(path))
+    await rate.acquire()
+    assert rate.snapshot().used_today == 4
+
+
+@pytest.mark.asyncio
+async def test_a_store_without_exhaustion_keeps_the_count_only(vclock: VirtualClock) -> None:
+    class CountOnly:
+        def __init__(self) -> None:
+            self.saved: list[tuple[datetime, int]] = []
+
+        async def load(self) -> tuple[datetime, int] | None:
+            return None
+
+        async def save(self, day: datetime, used: int) -> None:
+            self.saved.append((day, used))
+
+    store = CountOnly()
+    rate = limit(vclock, per_day=500, store=store)
+    await rate.acquire()
+    rate.exhaust(NOON + timedelta(hours=1))
+    await rate.save()  # no exhausted_until for a store that does not take it
+    day = datetime(2026, 11, 21, tzinfo=UTC)
+    assert store.saved == [(day, 1), (day, 1)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -952,6 +998,40 @@ async def test_403_quota_raises_and_later_calls_fail_locally(
         assert local.value.status_code is None  # raised by the limiter, not the server
         assert route.call_count == 1  # no request went out
     assert vclock.sleeps == []
+
+
+@pytest.mark.asyncio
+async def test_a_403_survives_a_restart_through_the_store(
+    vclock: VirtualClock, mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    route = mock.get(CHRONO).mock(return_value=error(403, QUOTA_TEXT))
+    path = tmp_path / "today.json"
+    rate = RateLimit(store=FileQuotaStore(path))
+    async with client_on(vclock, rate_limit=rate) as client:
+        with pytest.raises(QuotaExhausted):
+            await client.smarther.get_status(PLANT, MODULE)
+    resets = NOON + timedelta(hours=1, minutes=2, seconds=3)
+    # A restart: a new client on the same file knows at once, and sends nothing.
+    async with client_on(vclock, rate_limit=RateLimit(store=FileQuotaStore(path))) as client:
+        quota = client.quota
+        assert quota is not None
+        assert (quota.used_today, quota.remaining_today, quota.resets_at) == (1, 0, resets)
+        with pytest.raises(QuotaExhausted) as info:
+            await client.smarther.get_status(PLANT, MODULE)
+        assert info.value.resets_at == resets
+    assert route.call_count == 1
+
+
+@pytest.mark.asyncio
+async def test_client_quota_shows_the_stored_count_once_entered(
+    vclock: VirtualClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "today.json"
+    path.write_text(json.dumps({"day": "2026-11-21T00:00:00+00:00", "used": 120}))
+    async with client_on(vclock, rate_limit=RateLimit(store=FileQuotaStore(path))) as client:
+        quota = client.quota
+        assert quota is not None
+        assert (quota.used_today, quota.remaining_today) == (120, 380)
 
 
 @pytest.mark.asyncio

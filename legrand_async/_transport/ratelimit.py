@@ -6,13 +6,14 @@ itself: clients given the same object share one budget (same subscription key an
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections import deque
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import anyio.to_thread
@@ -40,12 +41,19 @@ class Quota:
     per_day: int | None
 
 
+Stored = tuple[datetime, int] | tuple[datetime, int, datetime | None]
+
+
 @runtime_checkable
 class QuotaStore(Protocol):
-    """Keeps today's count across restarts."""
+    """Keeps today's count across restarts.
 
-    async def load(self) -> tuple[datetime, int] | None:
-        """``(start of the day window, calls used in it)``, or None."""
+    A store that also keeps the server's "quota spent until" (a 403) returns it as a third item
+    of ``load()`` and takes it as ``save(..., exhausted_until=...)``; :class:`FileQuotaStore` does.
+    """
+
+    async def load(self) -> Stored | None:
+        """``(start of the day window, calls used in it[, spent until])``, or None."""
         ...
 
     async def save(self, day: datetime, used: int) -> None:
@@ -59,24 +67,38 @@ class FileQuotaStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    async def load(self) -> tuple[datetime, int] | None:
-        def read() -> tuple[datetime, int] | None:
+    async def load(self) -> Stored | None:
+        def read() -> Stored | None:
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
-                return datetime.fromisoformat(data["day"]), int(data["used"])
+                day, used = datetime.fromisoformat(data["day"]), int(data["used"])
+                if data.get("exhausted_until") is None:
+                    return day, used
+                return day, used, datetime.fromisoformat(data["exhausted_until"])
             except FileNotFoundError:
                 return None
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
                 return None  # a broken count is not worth failing calls for: start afresh
 
         return await anyio.to_thread.run_sync(read)
 
-    async def save(self, day: datetime, used: int) -> None:
-        data = json.dumps({"day": day.isoformat(), "used": used}).encode()
-        await anyio.to_thread.run_sync(write_private, self.path, data)
+    async def save(
+        self, day: datetime, used: int, *, exhausted_until: datetime | None = None
+    ) -> None:
+        record: dict[str, object] = {"day": day.isoformat(), "used": used}
+        if exhausted_until is not None:
+            record["exhausted_until"] = exhausted_until.isoformat()
+        await anyio.to_thread.run_sync(write_private, self.path, json.dumps(record).encode())
 
     def __repr__(self) -> str:
         return f"FileQuotaStore({str(self.path)!r})"
+
+
+def _accepts_exhaustion(store: QuotaStore) -> bool:
+    try:
+        return "exhausted_until" in inspect.signature(store.save).parameters
+    except (TypeError, ValueError):  # no signature to read: save the count only
+        return False
 
 
 class RateLimit:
@@ -89,7 +111,8 @@ class RateLimit:
     - ``max_concurrency`` caps requests in flight;
     - a 429 pauses every request for the server's ``Retry-After``; a 403 "Out of call volume quota"
       marks the day spent until "replenished in hh:mm:ss";
-    - ``store`` keeps today's count across restarts.
+    - ``store`` keeps today's count (and a 403's "spent until") across restarts; a client reads
+      it when entered (``async with``), or :meth:`load` does.
 
     Every attempt on the wire counts (the limiter sits inside the retry loop). Give several
     clients the same object to share one budget.
@@ -131,6 +154,7 @@ class RateLimit:
         self._paused_until = 0.0  # monotonic
         self._exhausted_until: datetime | None = None
         self._loaded = store is None
+        self._store_keeps_exhaustion = store is not None and _accepts_exhaustion(store)
 
     @classmethod
     def starter_kit(cls) -> RateLimit:
@@ -237,8 +261,7 @@ class RateLimit:
             if self.per_second is not None:
                 self._starts.append(mono)
             self._used += 1
-            if self.store is not None and self._day is not None:
-                await self.store.save(self._day, self._used)
+            await self.save()
 
     def _exhausted(self, resets_at: datetime) -> QuotaExhausted:
         return QuotaExhausted(
@@ -247,13 +270,35 @@ class RateLimit:
             resets_at=resets_at.astimezone(UTC),
         )
 
+    async def load(self) -> None:
+        """Read the store, once: today's count and any "spent until" it kept."""
+        if not self._loaded:
+            async with self._lock:
+                if not self._loaded:
+                    await self._load()
+
     async def _load(self) -> None:
         assert self.store is not None
         stored = await self.store.load()
         self._loaded = True
+        if stored is None:
+            return
         now = self._now_clock.now()
-        if stored is not None and stored[0] == self.window_start(now):
-            self._day, self._used = stored[0], stored[1]
+        if stored[0] == self.window_start(now):
+            self._day, self._used = stored[0], max(self._used, stored[1])
+        until = stored[2] if len(stored) > 2 else None
+        if until is not None and until > now:
+            self._exhausted_until = until.astimezone(UTC)
+
+    async def save(self) -> None:
+        """Write today's count (and a 403's "spent until", if the store keeps it) to the store."""
+        store: Any = self.store  # save() may take exhausted_until, which QuotaStore leaves out
+        if store is None or self._day is None:
+            return
+        if self._store_keeps_exhaustion and self._exhausted_until is not None:
+            await store.save(self._day, self._used, exhausted_until=self._exhausted_until)
+        else:
+            await store.save(self._day, self._used)
 
     def in_flight(self) -> AbstractAsyncContextManager[object]:
         """A slot among the ``max_concurrency`` requests in flight (none needed without a cap)."""
@@ -297,6 +342,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             now = limit.now()
             if QUOTA_TEXT in text.lower():
                 limit.exhaust(parse_quota_reset(text, now))
+                await limit.save()  # a restart must not spend a call to learn it again
             elif response.status_code == 429:
                 wait = parse_retry_after(response.headers, text, now)
                 if wait is not None:  # without one, the retry backoff is the only wait
