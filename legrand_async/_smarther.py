@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import httpx
+
 from ._endpoints.smarther import SmartherAPI
 from ._routing import uuid_id
 from .errors import Conflict
-from .models.smarther import SubscriptionRequest
+from .models.smarther import Subscription, SubscriptionRequest
 
 __all__ = ["Smarther"]
+
+
+def _plant_key(plant_id: str) -> str:
+    """Plant ids as lists may send them: any case, with or without ``bs_cloud_``."""
+    return plant_id.lower().removeprefix("bs_cloud_")
+
+
+def _url_key(url: str) -> object:
+    """A URL up to what does not change where it points: case, default port, a final ``/``."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return url
+    port = parsed.port or {"https": 443, "http": 80}.get(parsed.scheme)
+    return parsed.scheme, parsed.host, port, parsed.raw_path.rstrip(b"/") or b"/"
 
 
 class Smarther(SmartherAPI):
@@ -24,13 +41,19 @@ class Smarther(SmartherAPI):
         """
         SubscriptionRequest(endpoint_url)  # https only: checked before any request
         uuid_id("plant_id", plant_id)
+        plant, url = _plant_key(plant_id), _url_key(endpoint_url)
+
+        def ours(sub: Subscription, *, any_plant: bool = False) -> bool:
+            same_plant = _plant_key(sub.plant_id) == plant or (any_plant and not sub.plant_id)
+            return same_plant and _url_key(sub.endpoint_url) == url
+
         for sub in await self.list_subscriptions():
-            if sub.plant_id == plant_id and sub.endpoint_url == endpoint_url:
+            if ours(sub):
                 return sub.subscription_id
         try:
             return await self.subscribe(plant_id, endpoint_url)
         except Conflict:
             for sub in await self.list_subscriptions():
-                if sub.endpoint_url == endpoint_url and sub.plant_id in (plant_id, ""):
-                    await self.unsubscribe(sub.plant_id, sub.subscription_id)
+                if ours(sub, any_plant=True):
+                    await self.unsubscribe(plant_id, sub.subscription_id)
             return await self.subscribe(plant_id, endpoint_url)

@@ -470,6 +470,57 @@ async def test_ensure_subscription_reuses(client: LegrandClient, mock: respx.Moc
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("listed_plant", "listed_url"),
+    [
+        (f"bs_cloud_{PLANT}", URL),
+        (PLANT.upper(), URL),
+        (PLANT, URL + "/"),
+        (PLANT, URL.replace("https://example.org", "HTTPS://Example.ORG:443")),
+    ],
+)
+async def test_ensure_subscription_reuses_what_the_list_spells_differently(
+    client: LegrandClient, mock: respx.MockRouter, listed_plant: str, listed_url: str
+) -> None:
+    mock.get(f"{SM}/subscription").respond(json=[_sub(listed_url, listed_plant)])
+    assert await client.smarther.ensure_subscription(PLANT, URL) == SUBSCRIPTION
+    assert len(mock.calls) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("listed_plant", "listed_url"),
+    [
+        ("11111111-2222-3333-4444-555555555555", URL),  # another plant
+        (PLANT, URL.replace(SECRET, "another-secret-0123456789")),  # another path
+        (PLANT, URL.replace("example.org", "example.com")),  # another host
+    ],
+)
+async def test_ensure_subscription_does_not_reuse_another_plant_or_url(
+    client: LegrandClient, mock: respx.MockRouter, listed_plant: str, listed_url: str
+) -> None:
+    mock.get(f"{SM}/subscription").respond(json=[_sub(listed_url, listed_plant, "other")])
+    mock.post(f"{SM}/plants/{PLANT}/subscription").respond(201, json={"subscriptionId": "new"})
+    assert await client.smarther.ensure_subscription(PLANT, URL) == "new"
+
+
+@pytest.mark.asyncio
+async def test_ensure_subscription_409_removes_a_stale_one_listed_without_its_plant(
+    client: LegrandClient, mock: respx.MockRouter
+) -> None:
+    listing = mock.get(f"{SM}/subscription")
+    listing.side_effect = [httpx.Response(204), httpx.Response(200, json=[_sub(plant="")])]
+    post = mock.post(f"{SM}/plants/{PLANT}/subscription")
+    post.side_effect = [
+        httpx.Response(409, json={"statusCode": 409, "message": "Subscription already exists"}),
+        httpx.Response(201, json={"subscriptionId": "fresh"}),
+    ]
+    delete = mock.delete(f"{SM}/plants/{PLANT}/subscription/{SUBSCRIPTION}").respond(200)
+    assert await client.smarther.ensure_subscription(PLANT, URL) == "fresh"
+    assert delete.call_count == 1  # addressed through the plant asked for
+
+
+@pytest.mark.asyncio
 async def test_ensure_subscription_subscribes_when_absent(
     client: LegrandClient, mock: respx.MockRouter
 ) -> None:
