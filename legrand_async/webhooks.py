@@ -78,12 +78,17 @@ def validation_code(body: bytes | str | Any) -> str | None:
 
 def _validation_code(data: Any) -> str | None:
     for item in _items(data):
-        if isinstance(item, dict) and str(item.get("eventType", "")).lower() == VALIDATION_EVENT:
+        if isinstance(item, dict) and _event_type(item) == VALIDATION_EVENT:
             data = item.get("data")
             code = data.get("validationCode") if isinstance(data, dict) else None
             if isinstance(code, str) and code:
                 return code
     return None
+
+
+def _event_type(item: dict[str, Any]) -> str:
+    """``eventType`` (Event Grid schema) or ``type`` (CloudEvents), lowercased."""
+    return str(item.get("eventType", item.get("type", ""))).lower()
 
 
 def _plant_id(item: dict[str, Any]) -> str | None:
@@ -103,7 +108,7 @@ def _strip(plant_id: str | None) -> str | None:
 
 
 def _time(value: Any, path: str) -> datetime | None:
-    if value is None:
+    if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise _invalid(path, "not a date-time")
@@ -129,9 +134,14 @@ def _events(data: Any) -> list[ThermostatEvent]:
         where = f"$[{i}]" if isinstance(data, list) else "$"
         if not isinstance(item, dict):
             raise _invalid(where, "not an object")
-        if str(item.get("eventType", "")).lower() == VALIDATION_EVENT:
+        if _event_type(item) == VALIDATION_EVENT:
             continue
         payload = item.get("data", item)
+        if isinstance(payload, str):  # an envelope that carries data as JSON text
+            try:
+                payload = json.loads(payload)
+            except (ValueError, RecursionError):
+                raise _invalid(f"{where}.data", "not JSON") from None
         if not isinstance(payload, dict):
             raise _invalid(f"{where}.data", "not an object")
         statuses = payload.get("chronothermostats")
@@ -139,7 +149,8 @@ def _events(data: Any) -> list[ThermostatEvent]:
         if not isinstance(statuses, list):
             raise _invalid(f"{base}.chronothermostats", "required list missing")
         event_id = item.get("id")
-        event_time = _time(item.get("eventTime"), f"{where}.eventTime")
+        time_key = "eventTime" if "eventTime" in item else "time"  # Event Grid or CloudEvents
+        event_time = _time(item.get(time_key), f"{where}.{time_key}")
         for j, raw in enumerate(statuses):
             try:
                 status = structure(raw, ChronothermostatStatus)
@@ -241,16 +252,13 @@ class WebhookReceiver:
         status, body = await self._handle(scope, receive)
         if status >= 300:
             self.rejected += 1
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if status == 405:
+            headers.append((b"allow", b"POST"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _handle(self, scope: MutableMapping[str, Any], receive: Any) -> tuple[int, bytes]:

@@ -100,6 +100,35 @@ def test_without_data_envelope() -> None:
     assert (ev.plant_id, ev.module_id, ev.event_id, ev.event_time) == (PLANT, MODULE, None, None)
 
 
+def test_data_as_json_text() -> None:
+    body = event()
+    body[0]["data"] = json.dumps(body[0]["data"])
+    (ev,) = parse_notification(body)
+    assert (ev.plant_id, ev.module_id, ev.status.mode) == (PLANT, MODULE, Mode.AUTOMATIC)
+    body[0]["data"] = "{not json"
+    assert problems(body) == ["not JSON @ $[0].data"]
+
+
+def test_cloud_events_names_for_type_and_time() -> None:
+    body = event()
+    item = body[0]
+    item["type"], item["time"] = item.pop("eventType"), item.pop("eventTime")
+    (ev,) = parse_notification(body)
+    assert ev.event_time == datetime(2021, 1, 5, 17, 53, 22, tzinfo=UTC)
+    validation = copy.deepcopy(VALIDATION)
+    validation[0]["type"] = validation[0].pop("eventType")
+    assert validation_code(validation) == "7d4b4c96-4964-4763-abdd-b9a1efdef632"
+    assert parse_notification(validation) == []
+
+
+@pytest.mark.parametrize("when", ["", None])
+def test_empty_event_time_is_none(when: str | None) -> None:
+    body = event()
+    body[0]["eventTime"] = when
+    (ev,) = parse_notification(body)
+    assert ev.event_time is None
+
+
 @pytest.mark.parametrize("number", [3, "3"])
 def test_program_number_int_or_string(number: int | str) -> None:
     (ev,) = parse_notification(event(programs=[{"number": number}]))
@@ -323,7 +352,9 @@ async def test_wrong_secret_is_404(url: str) -> None:
 async def test_get_is_405() -> None:
     receiver = WebhookReceiver(SECRET)
     async with posting(receiver) as http:
-        assert (await http.get(HOOK)).status_code == 405
+        refused = await http.get(HOOK)
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "POST"
         assert (await http.get("http://receiver.test/nope")).status_code == 404  # no hint
 
 
