@@ -40,7 +40,7 @@ def generate(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks: overhead versus raw httpx, quota use, fleet scale."""
-    session.install("-e", ".[simulator]")
-    for script in ("overhead", "quota", "fleet_scale"):
+    """The benchmarks: overhead versus raw httpx, quota use, fleet scale, webhook acks."""
+    session.install("-e", ".[simulator,webhooks]")
+    for script in ("overhead", "quota", "fleet_scale", "webhook_ack"):
         session.run("python", f"benchmarks/{script}.py", *session.posargs)
