@@ -7,14 +7,14 @@ import httpx
 from ._endpoints.smarther import SmartherAPI
 from ._routing import uuid_id
 from .errors import Conflict
-from .models.smarther import Subscription, SubscriptionRequest
+from .models.smarther import CLOUD_PLANT_PREFIX, Subscription, SubscriptionRequest
 
 __all__ = ["Smarther"]
 
 
 def _plant_key(plant_id: str) -> str:
     """Plant ids as lists may send them: any case, with or without ``bs_cloud_``."""
-    return plant_id.lower().removeprefix("bs_cloud_")
+    return plant_id.lower().removeprefix(CLOUD_PLANT_PREFIX)
 
 
 def _url_key(url: str) -> object:

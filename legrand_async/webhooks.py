@@ -30,12 +30,11 @@ import attrs
 from ._clock import Clock, SystemClock
 from ._converters import structure, warm
 from .errors import ResponseValidationError
-from .models.smarther import ChronothermostatStatus
+from .models.smarther import CLOUD_PLANT_PREFIX, ChronothermostatStatus
 
 __all__ = ["ThermostatEvent", "WebhookReceiver", "parse_notification", "validation_code"]
 
 VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
-_PREFIX = "bs_cloud_"
 
 
 @attrs.frozen
@@ -99,12 +98,12 @@ def _plant_id(item: dict[str, Any]) -> str | None:
         parts = [p for p in subject.split("/") if p] if isinstance(subject, str) else []
         candidate = parts[0] if parts else None
     if isinstance(candidate, str) and candidate:
-        return candidate.removeprefix(_PREFIX)
+        return candidate.removeprefix(CLOUD_PLANT_PREFIX)
     return None
 
 
 def _strip(plant_id: str | None) -> str | None:
-    return plant_id.removeprefix(_PREFIX) if plant_id else None
+    return plant_id.removeprefix(CLOUD_PLANT_PREFIX) if plant_id else None
 
 
 def _time(value: Any, path: str) -> datetime | None:

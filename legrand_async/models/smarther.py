@@ -16,6 +16,9 @@ import httpx
 from ._enum import LenientEnum
 from ._latest import latest
 
+#: The prefix C2C notifications (and some listings) put before a plant id.
+CLOUD_PLANT_PREFIX = "bs_cloud_"
+
 __all__ = [
     "Capability",
     "ChronothermostatStatus",
