@@ -15,12 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from legrand_async import LegrandClient, Quota, QuotaExhausted, RateLimit, RateLimited, RetryPolicy
-from legrand_async._transport.limiter import MAX_EXHAUSTION, MAX_PAUSE
 
 from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, wire
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
+MAX_PAUSE, MAX_EXHAUSTION = RateLimit.MAX_PAUSE, RateLimit.MAX_EXHAUSTION
 HUGE = [1e9, 1e308, math.inf, 10**400, 2.0**1023]
+
+
+def test_the_ceilings() -> None:
+    assert (MAX_PAUSE, MAX_EXHAUSTION) == (3600.0, 7 * 86_400.0)
 
 
 def readable(rate: RateLimit) -> Quota:

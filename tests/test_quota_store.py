@@ -105,6 +105,15 @@ async def test_a_store_that_cannot_load_is_read_again_before_a_save_overwrites_i
     assert rate.snapshot().used_today == 41
 
 
+@pytest.mark.asyncio
+async def test_a_flush_before_any_call_reads_the_store_first() -> None:
+    store = RecordingStore((TODAY, 40))
+    rate = RateLimit(store=store, clock=FakeClock(NOON))
+    rate.exhaust(None)  # the server's word, before this limiter made a call of its own
+    await rate.flush()
+    assert store.saves == [(TODAY, 40)]
+
+
 # --------------------------------------------------------------------------------------------
 # A full disk, a read-only directory (a tmpfs mounted for the test; skipped if not allowed)
 # --------------------------------------------------------------------------------------------

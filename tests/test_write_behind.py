@@ -233,3 +233,36 @@ async def test_a_call_cancelled_while_waiting_in_the_limiter_is_not_counted() ->
             assert quota is not None
             assert quota.used_today == 1
             assert route.call_count == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Under trio
+# --------------------------------------------------------------------------------------------
+
+
+def test_write_behind_runs_under_trio(tmp_path: Path) -> None:
+    """The write in a worker thread, a write that hangs, a cancelled caller, a shielded flush."""
+    path = tmp_path / "quota.json"
+
+    async def main() -> None:
+        clock = FakeClock(NOON)
+        rate = RateLimit(store=FileQuotaStore(path), clock=clock, flush_delay=0)
+        await rate.acquire()
+        assert json.loads(path.read_text())["used"] == 1
+        store = RecordingStore()
+        held = RateLimit(per_second=1, store=store, clock=clock, flush_delay=0)
+        await held.load()
+        store.hold = anyio.Event()
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(held.acquire)
+                await store.saving.wait()
+                await rate.acquire()  # another limiter goes on meanwhile
+                group.cancel_scope.cancel()
+        assert held.snapshot().used_today == 0
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await rate.flush()
+
+    anyio.run(main, backend="trio")
+    assert json.loads(path.read_text()) == {"day": TODAY.isoformat(), "used": 2}

@@ -11,6 +11,7 @@ import math
 from collections import deque
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime, time
+from typing import ClassVar
 
 import anyio
 import attrs
@@ -82,6 +83,11 @@ class RateLimit:
     before it is handed to the wire is not counted. Give several clients the same object to
     share one budget.
     """
+
+    #: The longest a 429 pauses the limiter (seconds).
+    MAX_PAUSE: ClassVar[float] = MAX_PAUSE
+    #: The longest a 403 marks the quota spent (seconds).
+    MAX_EXHAUSTION: ClassVar[float] = MAX_EXHAUSTION
 
     def __init__(
         self,

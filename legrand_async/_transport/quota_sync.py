@@ -125,8 +125,9 @@ class QuotaSync:
             self._failed("save", TimeoutError(f"no answer in {FLUSH_TIMEOUT:g} s"))
 
     async def _write(self) -> None:
-        if self._load_failed:  # a count the store holds must not be overwritten unread
+        if not self.loaded or self._load_failed:  # a stored count is not overwritten unread
             await self._read()
+            self.loaded = True
         days, now = self._days, self._clock().now()
         version, day, own, until = self._version, days.newest, days.own, days.spent_until(now)
         self._urgent = False
