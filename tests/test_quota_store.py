@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -119,31 +120,31 @@ async def test_a_flush_before_any_call_reads_the_store_first() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _mount(point: Path, options: str) -> None:
-    mount = shutil.which("mount")
-    if mount is None:
-        pytest.skip("no mount command")
-    done = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
-        capture_output=True,
-        check=False,
-    )
+def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
+    command = shutil.which(args[0])
+    if command is None:
+        pytest.skip(f"no {args[0]} command")
+    return subprocess.run([command, *args[1:]], capture_output=True, check=False)
+
+
+@contextmanager
+def tmpfs(point: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted on ``point`` while inside (the test is skipped if it cannot be)."""
+    point.mkdir()
+    done = _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point))
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield point
+    finally:
+        _run("umount", "-l", str(point))
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs."""
-    point = tmp_path / "disk"
-    point.mkdir()
-    _mount(point, "size=64k,mode=0700")
-    try:
+    with tmpfs(tmp_path / "disk", "size=64k,mode=0700") as point:
         yield point
-    finally:
-        umount = shutil.which("umount")
-        assert umount is not None
-        subprocess.run([umount, "-l", str(point)], check=False)
 
 
 def _write_until_full(file: BinaryIO, size: int) -> None:
@@ -192,27 +193,21 @@ async def test_a_full_disk_never_fails_a_call(
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A directory holding a quota file of 7 calls today, which can no longer be written."""
+    record = json.dumps({"day": TODAY.isoformat(), "used": 7})
+    if os.geteuid() == 0:  # root writes through permissions: a read-only mount instead
+        with tmpfs(tmp_path / "ro", "size=64k") as point:
+            (point / "quota.json").write_text(record)
+            assert _run("mount", "-o", "remount,ro", str(point)).returncode == 0
+            yield point
+        return
     point = tmp_path / "ro"
     point.mkdir()
-    if os.geteuid() == 0:  # root writes through permissions: a read-only mount instead
-        _mount(point, "size=64k")
-        (point / "quota.json").write_text(json.dumps({"day": TODAY.isoformat(), "used": 7}))
-        mount = shutil.which("mount")
-        assert mount is not None
-        subprocess.run([mount, "-o", "remount,ro", str(point)], check=True)
-        try:
-            yield point
-        finally:
-            umount = shutil.which("umount")
-            assert umount is not None
-            subprocess.run([umount, "-l", str(point)], check=False)
-    else:
-        (point / "quota.json").write_text(json.dumps({"day": TODAY.isoformat(), "used": 7}))
-        point.chmod(0o500)
-        try:
-            yield point
-        finally:
-            point.chmod(0o700)
+    (point / "quota.json").write_text(record)
+    point.chmod(0o500)
+    try:
+        yield point
+    finally:
+        point.chmod(0o700)
 
 
 @pytest.mark.asyncio

@@ -100,31 +100,23 @@ async def test_a_slow_store_holds_up_no_other_caller() -> None:
     assert store.saves == [(TODAY, 1), (TODAY, 11)]
 
 
+@pytest.mark.parametrize("cancelled", [False, True])
 @pytest.mark.asyncio
-async def test_closing_the_client_writes_the_count(tmp_path: Path) -> None:
-    path = tmp_path / "quota.json"
-    rate = RateLimit(store=FileQuotaStore(path))
-    with respx.mock(assert_all_called=True) as mock:
-        mock.get(CHRONO).mock(return_value=ok())
-        async with client_of(FakeClock(NOON), rate) as client:
-            for _ in range(3):
-                await client.smarther.get_status(PLANT, MODULE)
-            assert not path.exists()  # the clock stood still: no write yet
-    assert json.loads(path.read_text()) == {"day": TODAY.isoformat(), "used": 3}
-
-
-@pytest.mark.asyncio
-async def test_closing_from_a_cancelled_task_keeps_the_count(tmp_path: Path) -> None:
+async def test_closing_the_client_writes_the_count(tmp_path: Path, cancelled: bool) -> None:
+    """Also when the task closing it is cancelled: the write is shielded."""
     path = tmp_path / "quota.json"
     rate = RateLimit(store=FileQuotaStore(path))
     with respx.mock(assert_all_called=True) as mock:
         mock.get(CHRONO).mock(return_value=ok())
         client = client_of(FakeClock(NOON), rate)
-        await client.smarther.get_status(PLANT, MODULE)
+        for _ in range(3):
+            await client.smarther.get_status(PLANT, MODULE)
+        assert not path.exists()  # the clock stood still: no write yet
         with anyio.CancelScope() as scope:
-            scope.cancel()
-            await client.aclose()  # the write is shielded
-    assert json.loads(path.read_text()) == {"day": TODAY.isoformat(), "used": 1}
+            if cancelled:
+                scope.cancel()
+            await client.aclose()
+    assert json.loads(path.read_text()) == {"day": TODAY.isoformat(), "used": 3}
 
 
 @pytest.mark.asyncio
