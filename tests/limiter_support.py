@@ -51,10 +51,13 @@ class RecordingStore:
         self.fail_load: Exception | None = None
         self.fail_save: Exception | None = None
         self.hold: anyio.Event | None = None  # while set, save waits for it
+        self.hold_load: anyio.Event | None = None  # while set, load waits for it
         self.saving = anyio.Event()  # set once a save has started
 
     async def load(self) -> tuple[datetime, int] | None:
         self.loads += 1
+        if self.hold_load is not None:
+            await self.hold_load.wait()
         if self.fail_load is not None:
             raise self.fail_load
         return self.stored

@@ -231,6 +231,7 @@ def test_a_clock_at_the_end_of_time_still_reads(now: datetime, zone: timezone) -
         ({"flush_delay": -1}, ValueError),
         ({"day_resets_at": "00:00"}, TypeError),
         ({"day_resets_at": datetime(2026, 1, 1, tzinfo=UTC)}, TypeError),
+        ({"store": "quota.json"}, TypeError),
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, Any], error: type[Exception]) -> None:

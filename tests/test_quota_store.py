@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -28,6 +29,7 @@ from legrand_async import (
     RateLimit,
     SharedQuotaStore,
 )
+from legrand_async._transport.quota_sync import FAILING_DELAY, STORE_TIMEOUT
 
 from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
 from .limiter_support import RecordingStore
@@ -51,14 +53,19 @@ async def test_a_store_that_raises_never_fails_a_call(caplog: pytest.LogCaptureF
     store = RecordingStore()
     store.fail_load = RuntimeError("no database")
     store.fail_save = OSError(errno.ENOSPC, "No space left on device")
-    rate = RateLimit(per_day=5, store=store, clock=FakeClock(NOON), flush_delay=0)
+    clock = FakeClock(NOON)
+    rate = RateLimit(per_day=5, store=store, clock=clock, flush_delay=0)
     with caplog.at_level(logging.INFO, logger="legrand_async"):
-        for _ in range(5):
-            await rate.acquire()  # every one tries to write, and the write fails
+        for _ in range(4):
+            await rate.acquire()  # the store could not be read: not written for a while
+        assert isinstance(rate.store_error, RuntimeError)
+        clock.advance(FAILING_DELAY)
+        await rate.acquire()  # tries again: reads and writes, and both fail
+        assert rate.store_error is store.fail_save
+        assert store.loads == 2
         with pytest.raises(QuotaExhausted):
             await rate.acquire()  # the count lives on in memory
         assert rate.snapshot().used_today == 5
-        assert rate.store_error is store.fail_save
         assert len(warnings(caplog)) == 1  # once per streak, not once per call
         assert "RecordingStore" in warnings(caplog)[0].getMessage()
         # The store comes back: the next write catches up with every call.
@@ -106,6 +113,19 @@ async def test_a_store_that_cannot_load_is_read_again_before_a_save_overwrites_i
     assert rate.snapshot().used_today == 41
 
 
+@pytest.mark.parametrize(
+    "record",
+    [(datetime(2026, 11, 21), 3), ("today", 3), (TODAY,), (TODAY, "3"), 42],  # type: ignore[list-item]
+)
+@pytest.mark.asyncio
+async def test_a_store_holding_nonsense_never_fails_a_call(record: object) -> None:
+    store = RecordingStore(record)  # type: ignore[arg-type]
+    rate = RateLimit(per_day=5, store=store, clock=FakeClock(NOON))
+    await rate.acquire()
+    assert rate.snapshot().used_today == 1
+    assert rate.store_error is not None
+
+
 @pytest.mark.asyncio
 async def test_a_flush_before_any_call_reads_the_store_first() -> None:
     store = RecordingStore((TODAY, 40))
@@ -113,6 +133,34 @@ async def test_a_flush_before_any_call_reads_the_store_first() -> None:
     rate.exhaust(None)  # the server's word, before this limiter made a call of its own
     await rate.flush()
     assert store.saves == [(TODAY, 40)]
+
+
+def test_a_store_that_never_answers_holds_up_no_call() -> None:
+    """Loads and writes give up after STORE_TIMEOUT (trio's virtual clock: no real wait)."""
+    import trio.testing
+
+    async def main() -> None:
+        store = RecordingStore((TODAY, 2))
+        store.hold_load = anyio.Event()  # never set: the store does not answer
+        clock = FakeClock(NOON)
+        rate = RateLimit(per_day=5, store=store, clock=clock, flush_delay=0)
+        started = anyio.current_time()
+        await rate.acquire()
+        assert anyio.current_time() - started == pytest.approx(STORE_TIMEOUT)
+        assert isinstance(rate.store_error, TimeoutError)
+        assert rate.snapshot().used_today == 1
+        await rate.acquire()  # a failing store is not tried again before FAILING_DELAY
+        assert anyio.current_time() - started == pytest.approx(STORE_TIMEOUT)
+        store.hold_load, store.hold = None, anyio.Event()  # now it reads, but writes hang
+        clock.advance(FAILING_DELAY)
+        await rate.acquire()  # reads the 2 stored calls first, then gives up on the write
+        assert rate.snapshot().used_today == 5
+        await rate.flush()
+        assert anyio.current_time() - started == pytest.approx(3 * STORE_TIMEOUT)
+        assert store.saves == []
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    anyio.run(main, backend="trio", backend_options={"clock": clock})
 
 
 # --------------------------------------------------------------------------------------------

@@ -74,10 +74,11 @@ class RateLimit:
     - ``max_concurrency`` caps requests in flight;
     - a 429 pauses every request for the server's ``Retry-After`` (at most :data:`MAX_PAUSE`); a
       403 "Out of call volume quota" marks the day spent until "replenished in hh:mm:ss";
-    - ``store`` keeps today's count (and a 403's "spent until") across restarts, written behind:
-      ``flush_delay`` seconds after a change at the latest by the next call, at once after a
-      403 or 429, and by :meth:`flush` (a client's ``aclose``). A store that fails never fails a
-      call: the count lives on in memory, the failure is logged and kept in :attr:`store_error`.
+    - ``store`` keeps today's count (and a 403's "spent until") across restarts, written behind
+      by the first call ``flush_delay`` seconds after the last write, at once after a 403 or
+      429, and by :meth:`flush` (which a client's ``aclose`` calls). A store that fails never
+      fails a call: the count lives on in memory, the failure is logged and kept in
+      :attr:`store_error`.
 
     Every attempt on the wire counts (the limiter sits inside the retry loop); a call cancelled
     before it is handed to the wire is not counted. Give several clients the same object to
@@ -113,6 +114,8 @@ class RateLimit:
         if day_resets_at.tzinfo is None:
             raise ValueError("day_resets_at must be an aware time, e.g. time(0, tzinfo=UTC)")
         _real("flush_delay", flush_delay, zero=True)
+        if store is not None and not isinstance(store, QuotaStore):
+            raise TypeError(f"store must be a QuotaStore (load and save), got {store!r}")
         self.per_second = per_second
         self.per_day = per_day
         self.max_wait = max_wait

@@ -5,8 +5,10 @@ write (or right after a 403 or 429) writes it, after it has its slot and has let
 limiter's lock, so other callers go on meanwhile; a write already under way is not waited for.
 :meth:`QuotaSync.flush` writes whatever is left (a client's ``aclose``). Writes are absolute
 (the count, or this writer's calls for a :class:`SharedQuotaStore`), so one repeated after a
-failure or a cancellation counts once. A store that raises never fails a call: the failure is
-logged at WARNING once per streak and kept in :attr:`QuotaSync.error`; the next write catches up.
+failure or a cancellation counts once. A store that raises (or does not answer within
+:data:`STORE_TIMEOUT`) never fails a call: the failure is logged at WARNING once per streak and
+kept in :attr:`QuotaSync.error`, writes are tried every :data:`FAILING_DELAY` seconds meanwhile,
+and the next one that succeeds catches up.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +26,15 @@ from .._clock import Clock
 from .day_count import DayCount
 from .quota_store import QuotaStore, SharedQuotaStore, Stored
 
-__all__ = ["FLUSH_TIMEOUT", "QuotaSync"]
+__all__ = ["FAILING_DELAY", "STORE_TIMEOUT", "QuotaSync"]
 
 log = logging.getLogger("legrand_async")
 
-#: Seconds :meth:`QuotaSync.flush` waits for a store before giving up (the count stays in memory).
-FLUSH_TIMEOUT = 10.0
+#: Seconds a load or a write waits for a store that does not answer before giving up (real
+#: time; the count stays in memory, and the failure is logged like any other).
+STORE_TIMEOUT = 10.0
+#: Seconds between two writes while the store fails (or ``flush_delay`` if longer).
+FAILING_DELAY = 30.0
 
 
 def _keeps_exhaustion(store: QuotaStore) -> bool:
@@ -76,26 +81,27 @@ class QuotaSync:
 
     def due(self, mono: float) -> bool:
         """Whether the call that just got its slot should write the count."""
-        return self.dirty and (self._urgent or mono - self._last_write >= self.delay)
+        delay = self.delay if self.error is None else max(self.delay, FAILING_DELAY)
+        return self.dirty and (self._urgent or mono - self._last_write >= delay)
 
     async def load(self) -> None:
         """Read the store (the caller holds the limiter's lock)."""
-        await self._read()
+        await self._within_timeout("load", self._read)
         self.loaded = True
         self._last_write = self._clock().monotonic()
 
     async def _read(self) -> None:
         try:
-            stored = await self.store.load()
-        except Exception as exc:  # a store failure never fails a call
+            self._adopt(await self.store.load())
+        except Exception as exc:  # a store failure (or a record it should not hold) fails no call
             self._load_failed = True
             self._failed("load", exc)
             return
         self._load_failed = False
-        if stored is not None:
-            self._adopt(stored)
 
-    def _adopt(self, stored: Stored) -> None:
+    def _adopt(self, stored: Stored | None) -> None:
+        if stored is None:
+            return
         day, used = stored[0], stored[1]
         written_day, written = self._written
         now = self._clock().now()
@@ -109,20 +115,27 @@ class QuotaSync:
         except anyio.WouldBlock:
             return
         try:
-            await self._write()
+            await self._within_timeout("save", self._write)
         finally:
             self._writing.release()
 
     async def flush(self) -> None:
-        """Write the count if it changed, shielded from cancellation, within FLUSH_TIMEOUT."""
-        if not self.dirty:
-            return
-        with anyio.CancelScope(shield=True), anyio.move_on_after(FLUSH_TIMEOUT) as scope:
-            async with self._writing:
-                if self.dirty:
-                    await self._write()
+        """Write the count if it changed, shielded from cancellation."""
+        if self.dirty:
+            with anyio.CancelScope(shield=True):
+                await self._within_timeout("save", self._write_when_free)
+
+    async def _write_when_free(self) -> None:
+        async with self._writing:
+            if self.dirty:
+                await self._write()
+
+    async def _within_timeout(self, action: str, work: Callable[[], Awaitable[None]]) -> None:
+        with anyio.move_on_after(STORE_TIMEOUT) as scope:
+            await work()
         if scope.cancelled_caught:
-            self._failed("save", TimeoutError(f"no answer in {FLUSH_TIMEOUT:g} s"))
+            self._load_failed = self._load_failed or action == "load"
+            self._failed(action, TimeoutError(f"no answer in {STORE_TIMEOUT:g} s"))
 
     async def _write(self) -> None:
         if not self.loaded or self._load_failed:  # a stored count is not overwritten unread
@@ -138,25 +151,21 @@ class QuotaSync:
         store: Any = self.store  # save() may take exhausted_until, which QuotaStore leaves out
         try:
             if self._shared:
-                stored = await store.merge(
-                    self._writer, day, own, exhausted_until=until, now=now
-                )
+                stored = await store.merge(self._writer, day, own, exhausted_until=until, now=now)
             elif self._keeps_exhaustion and until is not None:
-                await store.save(day, days.others + own, exhausted_until=until)
-                stored = None
+                stored = await store.save(day, days.others + own, exhausted_until=until)
             else:
-                await store.save(day, days.others + own)
-                stored = None
+                stored = await store.save(day, days.others + own)
+            self._written = (day, own)
+            self._written_version = version
+            if self._shared:
+                self._adopt(stored)
         except Exception as exc:  # a store failure never fails a call
             self._failed("save", exc)
             return
-        self._written = (day, own)
-        self._written_version = version
         if self.error is not None:
             log.info("quota store %s works again", type(self.store).__name__)
             self.error = None
-        if stored is not None:
-            self._adopt(stored)
 
     def _failed(self, action: str, exc: Exception) -> None:
         if self.error is None:
