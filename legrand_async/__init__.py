@@ -19,7 +19,7 @@ from ._auth import (
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
 from ._poller import Change, Poller, StatusChange, ThermostatPoller
-from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit
+from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
 from ._transport.retry import RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
@@ -115,6 +115,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SetStatus",
+    "SharedQuotaStore",
     "SocketPlug",
     "StateMismatch",
     "Stats",

@@ -226,7 +226,10 @@ class LegrandClient:
         )
 
     async def aclose(self) -> None:
-        """Close connections (and a ``transport`` you passed; never your ``http_client``)."""
+        """Write the quota count (see ``RateLimit.flush``) and close connections (and a
+        ``transport`` you passed; never your ``http_client``)."""
+        if self.rate_limit is not None:
+            await self.rate_limit.flush()
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:
