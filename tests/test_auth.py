@@ -1159,17 +1159,28 @@ async def test_rotated_token_saved_before_it_is_used(
 
 
 @pytest.mark.asyncio
-async def test_failed_save_never_uses_the_new_token(
-    app: OAuthApp, router: respx.MockRouter, clock: FakeClock
+async def test_failed_save_keeps_the_new_token_in_memory(
+    app: OAuthApp, router: respx.MockRouter, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    router.post(TOKEN_URL).respond(json=grant(AT2, RT2, expires_in=3600))
+    """A store that cannot be written loses nothing: the rotated token is used, kept and saved
+    by the next save; the failure is a WARNING (no secret) and ``auth.store_error``."""
+    refresh = router.post(TOKEN_URL).respond(json=grant(AT2, RT2, expires_in=3600))
     data = router.get(PLANTS_URL).mock(side_effect=ok)
     store = RecordingStore(token(clock, AT1, RT1, -1))
-    store.fail_save = OSError("disk full")
-    async with oauth_client(app, store) as (client, _):
-        with pytest.raises(OSError, match="disk full"):
-            await client.smarther.list_plants()
-    assert data.call_count == 0
+    store.fail_save = OSError(28, "No space left on device")
+    async with oauth_client(app, store) as (client, auth):
+        assert await plant_ids(client) == [PLANT]
+        assert isinstance(auth.store_error, OSError)
+        assert await plant_ids(client) == [PLANT]  # within SAVE_RETRY: no new save attempt
+        store.fail_save = None
+        clock.advance(61)  # the save is tried again, without a new refresh
+        assert await plant_ids(client) == [PLANT]
+        assert auth.store_error is None
+    assert refresh.call_count == 1
+    assert bearers(data) == [f"Bearer {AT2}"] * 3
+    assert [(t.access_token, t.refresh_token) for t in store.saved] == [(AT2, RT2)]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0].getMessage()
 
 
 @pytest.mark.asyncio
