@@ -1180,7 +1180,8 @@ async def test_failed_save_keeps_the_new_token_in_memory(
     assert bearers(data) == [f"Bearer {AT2}"] * 3
     assert [(t.access_token, t.refresh_token) for t in store.saved] == [(AT2, RT2)]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "No space left on device" in warnings[0].getMessage()
+    assert len(warnings) == 1
+    assert "No space left on device" in warnings[0].getMessage()
 
 
 @pytest.mark.asyncio

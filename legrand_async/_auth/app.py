@@ -189,16 +189,12 @@ class OAuthApp:
         )
 
 
-_LOOPBACK_NAMES = ("localhost",)
-#: Transports that never leave the process (the in-process simulator, tests).
-_IN_PROCESS = (httpx.ASGITransport, httpx.MockTransport)
-
-
 def _checked_auth_url(auth_url: str, transport: httpx.AsyncBaseTransport | None) -> str:
     """``auth_url`` without its final slash; ValueError unless the client secret stays safe.
 
-    The secret goes to the token endpoint in every request, so the URL must be absolute
-    https, or plain http to a loopback host (a local simulator) or over an in-process transport.
+    The secret goes to the token endpoint in every request, so the URL must be absolute https;
+    plain http only reaches a loopback host (a local simulator) or a transport of the caller's
+    that is not the network one (the in-process simulator, a test double).
     """
     if not isinstance(auth_url, str):
         raise TypeError("auth_url must be a str (an absolute https URL)")
@@ -209,7 +205,8 @@ def _checked_auth_url(auth_url: str, transport: httpx.AsyncBaseTransport | None)
     host = url.host
     if not host or url.scheme not in ("http", "https") or url.query or url.fragment:
         raise ValueError("auth_url must be an absolute https URL without query or fragment")
-    if url.scheme == "http" and not (_loopback(host) or isinstance(transport, _IN_PROCESS)):
+    on_network = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+    if url.scheme == "http" and on_network and not _loopback(host):
         raise ValueError(
             "auth_url must be https: the client secret must not cross the network in clear "
             "(plain http is accepted for localhost / 127.0.0.1 only)"
@@ -218,7 +215,7 @@ def _checked_auth_url(auth_url: str, transport: httpx.AsyncBaseTransport | None)
 
 
 def _loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Final
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from .._clock import Clock
@@ -143,8 +144,7 @@ class OAuth2Auth(httpx.Auth):
             # The leader stopped before sending anything: take over.
         flight = self._flight = Flight()
         try:
-            flight.token = await self._load_or_refresh(stale, deadline)
-            return flight.token
+            token = flight.token = await self._load_or_refresh(stale, deadline)
         except TokenRefreshTimeout:
             raise  # out of this caller's time before sending: the others try with theirs
         except Exception as exc:
@@ -153,6 +153,9 @@ class OAuth2Auth(httpx.Auth):
         finally:
             self._flight = None
             flight.done.set()
+        # A leader cancelled while its refresh was on the wire stops here, the token saved.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        return token
 
     def _expiring(self, token: Token) -> bool:
         margin = self.refresh_margin
