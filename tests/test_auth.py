@@ -342,6 +342,15 @@ def test_authorization_url_without_scopes(clock: FakeClock) -> None:
         ({"redirect_uri": "app.example.org/callback"}, ValueError),
         ({"redirect_uri": "ftp://app.example.org/"}, ValueError),
         ({"scopes": "comfort.read"}, TypeError),
+        ({"auth_url": "http://partners-login.eliotbylegrand.com"}, ValueError),
+        ({"auth_url": "partners-login.eliotbylegrand.com"}, ValueError),
+        ({"auth_url": "/token"}, ValueError),
+        ({"auth_url": "ftp://partners-login.eliotbylegrand.com"}, ValueError),
+        ({"auth_url": "https://partners-login.eliotbylegrand.com?p=1"}, ValueError),
+        ({"auth_url": "https://"}, ValueError),
+        ({"auth_url": "http://partners-login.eliotbylegrand.com", "transport": wire()}, ValueError),
+        ({"auth_url": None}, TypeError),
+        ({"auth_url": b"https://partners-login.eliotbylegrand.com"}, TypeError),
     ],
 )
 def test_oauth_app_bad_construction(kwargs: dict[str, Any], error: type[Exception]) -> None:
@@ -882,6 +891,62 @@ def test_oauth2_auth_bad_construction(app: OAuthApp) -> None:
         OAuth2Auth("not an app", MemoryTokenStore())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="refresh_margin"):
         OAuth2Auth(app, MemoryTokenStore(), refresh_margin=-1)
+
+
+@pytest.mark.parametrize("store", [None, "token.json", object(), MemoryTokenStore])
+def test_oauth2_auth_needs_a_token_store(app: OAuthApp, store: Any) -> None:
+    with pytest.raises(TypeError, match="TokenStore"):
+        OAuth2Auth(app, store)
+
+
+@pytest.mark.parametrize("margin", [float("nan"), float("inf"), 1e20, "300", True])
+def test_oauth2_auth_refuses_odd_margins(app: OAuthApp, margin: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="refresh_margin"):
+        OAuth2Auth(app, MemoryTokenStore(), refresh_margin=margin)
+
+
+@pytest.mark.parametrize(
+    "auth_url",
+    ["http://localhost:8080", "http://127.0.0.1:8080/", "http://[::1]:8080", "https://sso.local"],
+)
+def test_oauth_app_accepts_https_and_loopback_http(auth_url: str) -> None:
+    app = OAuthApp(CLIENT_ID, CLIENT_SECRET, REDIRECT, auth_url=auth_url)
+    assert app.auth_url == auth_url.rstrip("/")
+
+
+@pytest.mark.parametrize("state", [123, b"state", ["state"]])
+@pytest.mark.asyncio
+async def test_exchange_code_non_str_expected_state_is_a_type_error(
+    app: OAuthApp, router: respx.MockRouter, state: Any
+) -> None:
+    route = router.post(TOKEN_URL).respond(json=grant(AT1, RT1))
+    with pytest.raises(TypeError, match="expected_state"):
+        await app.exchange_code(f"{REDIRECT}?code={CODE}&state=123", expected_state=state)
+    assert route.call_count == 0
+
+
+@pytest.mark.asyncio
+async def test_a_token_living_less_than_the_margin_is_refreshed_near_its_expiry(
+    app: OAuthApp, router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A 60 s token with the default 300 s margin: refreshed in its last tenth, not per call."""
+    refresh = router.post(TOKEN_URL).mock(
+        side_effect=[
+            httpx.Response(200, json=grant(AT2, RT2, expires_in=60)),
+            httpx.Response(200, json=grant(AT3, RT3, expires_in=60)),
+        ]
+    )
+    data = router.get(PLANTS_URL).mock(side_effect=ok)
+    store = MemoryTokenStore(token(clock, AT1, RT1, -1))
+    async with oauth_client(app, store) as (client, _):
+        for _ in range(50):
+            await plant_ids(client)
+            clock.advance(1)
+        assert refresh.call_count == 1
+        clock.advance(5)  # 55 s after the refresh: within the last tenth of its life
+        await plant_ids(client)
+        assert refresh.call_count == 2
+    assert bearers(data) == [f"Bearer {AT2}"] * 50 + [f"Bearer {AT3}"]
 
 
 @pytest.mark.asyncio

@@ -66,7 +66,7 @@ class OAuth2Auth(httpx.Auth):
     ) -> None:
         if not isinstance(app, OAuthApp):
             raise TypeError("app must be an OAuthApp")
-        if not isinstance(store, TokenStore):
+        if isinstance(store, type) or not isinstance(store, TokenStore):
             raise TypeError("store must be a TokenStore (async load() and save())")
         if isinstance(refresh_margin, bool) or not isinstance(refresh_margin, int | float):
             raise TypeError("refresh_margin is a number of seconds")
