@@ -78,7 +78,7 @@ class LegrandClient:
     ) -> None:
         if not isinstance(subscription_key, str) or not subscription_key.strip():
             raise ValueError("subscription_key must be a non-empty string")
-        refuse_control_characters("subscription_key", subscription_key.strip())
+        refuse_control_characters("subscription_key", subscription_key)
         if access_token is not None and auth is not None:
             raise ValueError("pass access_token or auth, not both")
         if http_client is not None and transport is not None:

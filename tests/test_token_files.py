@@ -360,8 +360,10 @@ async def test_a_read_only_directory_during_a_refresh_loses_nothing(
 # Two OAuth2Auth on one file in one process; the lock is bounded and off the event loop
 
 
+@pytest.mark.parametrize("one_store", [True, False], ids=["one-store", "two-stores"])
 @pytest.mark.asyncio
 async def test_two_auths_on_one_token_file_refresh_once(
+    one_store: bool,
     tmp_path: Path,
     clock: FakeClock,
     app: OAuthApp,
@@ -394,7 +396,9 @@ async def test_two_auths_on_one_token_file_refresh_once(
 
     router.post(TOKEN_URL).mock(side_effect=answer)
     data = plants_ok(router)
-    first, second = OAuth2Auth(app, FileTokenStore(path)), OAuth2Auth(app, FileTokenStore(path))
+    shared = FileTokenStore(path)
+    first = OAuth2Auth(app, shared)
+    second = OAuth2Auth(app, shared if one_store else FileTokenStore(path))
     async with (
         client(first, clock) as a,
         client(second, clock) as b,

@@ -74,7 +74,7 @@ class OAuthApp:
         for name, value in (("client_id", client_id), ("client_secret", client_secret)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{name} must be a non-empty string")
-            refuse_control_characters(name, value.strip())
+            refuse_control_characters(name, value)
         redirect = httpx.URL(redirect_uri) if isinstance(redirect_uri, str) else None
         if redirect is None or redirect.scheme not in ("http", "https") or not redirect.host:
             raise ValueError(

@@ -20,7 +20,7 @@ class StaticToken(httpx.Auth):
     def __init__(self, access_token: str) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
             raise ValueError("access_token must be a non-empty string")
-        refuse_control_characters("access_token", access_token.strip())
+        refuse_control_characters("access_token", access_token)
         self._header = f"Bearer {access_token.strip()}"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
