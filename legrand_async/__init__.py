@@ -10,6 +10,7 @@
 
 from ._auth import (
     FileTokenStore,
+    LockingTokenStore,
     MemoryTokenStore,
     OAuth2Auth,
     OAuthApp,
@@ -93,6 +94,7 @@ __all__ = [
     "LegrandClient",
     "LegrandError",
     "LoadState",
+    "LockingTokenStore",
     "Measure",
     "Measures",
     "MemoryTokenStore",

@@ -89,9 +89,12 @@ def rig(*, latency: int = 0) -> tuple[Simulator, FakeClock, TokenTap, Token]:
     return sim, clock, tap, expired_login(sim)
 
 
-def auth_for(sim: Simulator, tap: TokenTap, store: TokenStore, **kwargs: Any) -> OAuth2Auth:
-    app = sim.oauth_app(transport=tap, retry=RetryPolicy(initial_delay=0, max_delay=0))
-    return OAuth2Auth(app, store, **kwargs)
+def auth_for(
+    sim: Simulator, tap: TokenTap, store: TokenStore, *, timeout: float = 20.0
+) -> OAuth2Auth:
+    """OAuth2Auth of the simulator's app through ``tap`` (``timeout``: the app's)."""
+    retry = RetryPolicy(initial_delay=0, max_delay=0)
+    return OAuth2Auth(sim.oauth_app(transport=tap, retry=retry, timeout=timeout), store)
 
 
 def client_for(sim: Simulator, auth: OAuth2Auth, **kwargs: Any) -> LegrandClient:

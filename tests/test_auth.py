@@ -238,12 +238,6 @@ class RecordingStore:
 
 
 @pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def app(clock: FakeClock) -> OAuthApp:
     return OAuthApp(
         CLIENT_ID,

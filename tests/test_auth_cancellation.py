@@ -189,8 +189,7 @@ async def trickling(names: tuple[str, ...]) -> dict[str, tuple[object, float]]:
     sim, _, _, login = rig()
     tap = TrickleTap(sim.transport())
     tap.answered = anyio.Event()
-    app_auth = auth_for(sim, tap, MemoryTokenStore(login))
-    app_auth.app._timeout = 5.0
+    app_auth = auth_for(sim, tap, MemoryTokenStore(login), timeout=5.0)
     outcomes: dict[str, tuple[object, float]] = {}
 
     async def run(name: str) -> None:

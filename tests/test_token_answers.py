@@ -59,12 +59,6 @@ def everything_said(exc: BaseException) -> str:
 
 
 @pytest.fixture
-def router() -> Any:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def app(clock: FakeClock) -> OAuthApp:
     return OAuthApp(
         CLIENT_ID,

@@ -59,12 +59,6 @@ def names(directory: Path) -> list[str]:
 
 
 @pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def app(clock: FakeClock) -> OAuthApp:
     return OAuthApp(
         "client-files", SECRET, "https://app.example.org/cb", clock=clock, transport=wire()
