@@ -442,3 +442,21 @@ async def test_a_held_lock_bounds_the_wait_and_leaves_the_loop_free(
     assert ticks >= 5  # the event loop ran on while the lock was waited for
     async with client(auth, clock, timeout=0.3) as c:  # the next call tries again
         assert [p.id for p in await c.smarther.list_plants()] == [PLANT]
+
+
+def test_the_locked_refresh_runs_under_trio(tmp_path: Path, clock: FakeClock) -> None:
+    """anyio only: the lock file, the worker threads and the shield work under trio too."""
+    path = tmp_path / "token.json"
+    FileTokenStore(path).save_sync(expired(clock))
+
+    async def main() -> list[str]:
+        with respx.mock(assert_all_called=False) as router:
+            rotating(router)
+            plants_ok(router)
+            app = OAuthApp("client-trio", SECRET, "https://app.example.org/cb", clock=clock)
+            async with client(OAuth2Auth(app, FileTokenStore(path)), clock) as c:
+                return [plant.id for plant in await c.smarther.list_plants()]
+
+    assert anyio.run(main, backend="trio") == [PLANT]
+    assert FileTokenStore(path).load_sync().refresh_token == RT2  # type: ignore[union-attr]
+    assert names(tmp_path) == ["token.json", "token.json.lock"]
