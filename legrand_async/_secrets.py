@@ -39,23 +39,48 @@ def _forms(secret: str) -> set[str]:
     return {form for form in forms if form}
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (in any of the forms it may be echoed in) replaced by ``***``."""
+def _all_forms(secrets: Iterable[str]) -> list[str]:
     forms = {form for secret in secrets if secret and secret.strip() for form in _forms(secret)}
-    for form in sorted(forms, key=len, reverse=True):  # longest first: no half-hidden secret
+    return sorted(forms, key=len, reverse=True)  # longest first: no half-hidden secret
+
+
+def _replace(text: str, forms: list[str]) -> str:
+    for form in forms:
         text = text.replace(form, _HIDDEN)
     return text
 
 
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (in any of the forms it may be echoed in) replaced by ``***``."""
+    return _replace(text, _all_forms(secrets))
+
+
 def scrub_json(value: Any, secrets: list[str]) -> Any:
-    """``value`` (text or parsed JSON) with every secret replaced by ``***``."""
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, list):
-        return [scrub_json(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {scrub_json(k, secrets): scrub_json(v, secrets) for k, v in value.items()}
-    return value
+    """``value`` (text or parsed JSON) with every secret replaced by ``***``.
+
+    A loop, not recursion: a body nested thousands deep is scrubbed like any other.
+    """
+    forms = _all_forms(secrets)
+    todo: list[tuple[Any, Any]] = []
+
+    def copy(item: Any) -> Any:
+        if isinstance(item, str):
+            return _replace(item, forms)
+        if isinstance(item, dict | list):
+            shell: Any = {} if isinstance(item, dict) else []
+            todo.append((item, shell))
+            return shell
+        return item
+
+    result = copy(value)
+    while todo:
+        source, target = todo.pop()
+        if isinstance(source, dict):
+            for key, item in source.items():
+                target[copy(key)] = copy(item)
+        else:
+            target.extend(copy(item) for item in source)
+    return result
 
 
 def request_secrets(request: httpx.Request) -> list[str]:
