@@ -130,7 +130,8 @@ async def test_cancelling_at_every_await_never_sends_a_rotated_refresh_token() -
 def test_waiters_give_up_within_their_own_timeout_and_the_next_call_uses_the_refresh() -> None:
     async def main() -> None:
         sim, _, tap, login = rig()
-        auth = auth_for(sim, tap, MemoryTokenStore(login))
+        # The token endpoint answers after 30 s, within the app's own 60 s timeout.
+        auth = auth_for(sim, tap, MemoryTokenStore(login), timeout=60)
         tap.gate, tap.answered = anyio.Event(), anyio.Event()
         outcomes: dict[str, tuple[object, float]] = {}
 
@@ -184,16 +185,17 @@ class TrickleTap(TokenTap):
         )
 
 
-async def trickling(names: tuple[str, ...]) -> dict[str, tuple[object, float]]:
-    """Callers of a refresh whose answer trickles; each client's timeout is 5 s."""
+async def trickling(timeouts: dict[str, float]) -> dict[str, tuple[object, float]]:
+    """Callers (name: its client's timeout; the first one leads) of a refresh whose answer
+    trickles a byte a second; the app's own timeout is 5 s."""
     sim, _, _, login = rig()
     tap = TrickleTap(sim.transport())
     tap.answered = anyio.Event()
-    app_auth = auth_for(sim, tap, MemoryTokenStore(login), timeout=5.0)
+    auth = auth_for(sim, tap, MemoryTokenStore(login), timeout=5.0)
     outcomes: dict[str, tuple[object, float]] = {}
 
     async def run(name: str) -> None:
-        async with client_for(sim, app_auth, timeout=5) as client:
+        async with client_for(sim, auth, timeout=timeouts[name]) as client:
             start = anyio.current_time()
             try:
                 await client.smarther.list_plants()
@@ -202,21 +204,22 @@ async def trickling(names: tuple[str, ...]) -> dict[str, tuple[object, float]]:
             else:
                 outcomes[name] = ("ok", anyio.current_time() - start)
 
+    leader, *waiters = timeouts
     with anyio.fail_after(10_000):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(run, names[0])
+            tg.start_soon(run, leader)
             await tap.answered.wait()
-            for name in names[1:]:
+            for name in waiters:
                 tg.start_soon(run, name)
     return outcomes
 
 
 def test_a_waiter_gives_up_however_slowly_the_token_endpoint_trickles() -> None:
     async def main() -> None:
-        outcomes = await trickling(("leader", "waiter"))
+        outcomes = await trickling({"leader": 5, "waiter": 3})
         error, waited = outcomes["waiter"]
         assert isinstance(error, TokenRefreshTimeout)
-        assert waited == pytest.approx(5)
+        assert waited == pytest.approx(3)
 
     run_virtual(main)
 
@@ -224,7 +227,7 @@ def test_a_waiter_gives_up_however_slowly_the_token_endpoint_trickles() -> None:
 @pytest.mark.xfail(strict=True, reason="needs the bounded transport (i12-transport)")
 def test_the_leader_gives_up_however_slowly_the_token_endpoint_trickles() -> None:
     async def main() -> None:
-        outcomes = await trickling(("leader",))
+        outcomes = await trickling({"leader": 5})
         error, waited = outcomes["leader"]
         assert isinstance(error, LegrandError)
         assert waited <= 5.5

@@ -64,7 +64,8 @@ async def test_processes_sharing_a_token_file_refresh_once(tmp_path: Path) -> No
     path = tmp_path / "token.json"
     login = expired_login(sim)
     FileTokenStore(path).save_sync(login)
-    env = {**os.environ, "PYTHONPATH": str(Path(legrand_async.__file__).parents[1])}
+    here = str(Path(legrand_async.__file__).parents[1])  # the children import this package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     async with sim.serve() as base:
         args = (base, sim.subscription_key, sim.client_id, sim.client_secret, sim.redirect_uri)
         children = [
