@@ -20,6 +20,7 @@ from ._endpoints.multisocket import MultisocketAPI
 from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
 from ._responses import error_from_response, result_from_response
 from ._routing import Route
+from ._secrets import refuse_control_characters, request_secrets, scrub
 from ._smarther import Smarther
 from ._transport.client import ClientTransport
 from ._transport.ratelimit import Quota, RateLimit, RateLimitTransport
@@ -77,6 +78,7 @@ class LegrandClient:
     ) -> None:
         if not isinstance(subscription_key, str) or not subscription_key.strip():
             raise ValueError("subscription_key must be a non-empty string")
+        refuse_control_characters("subscription_key", subscription_key)
         if access_token is not None and auth is not None:
             raise ValueError("pass access_token or auth, not both")
         if http_client is not None and transport is not None:
@@ -142,11 +144,12 @@ class LegrandClient:
             response = await self._http.send(request)
         except httpx.TransportError as exc:
             attempts = request.extensions.get(ATTEMPTS, 1)
+            text = scrub(str(exc), request_secrets(request))
             raise TransportError(
                 f"{route.method} {url.path} failed after {attempts} attempt(s): "
-                f"{type(exc).__name__}: {exc}",
+                f"{type(exc).__name__}: {text}",
                 attempts=attempts,
-            ) from exc
+            ) from (exc if text == str(exc) else None)  # a cause echoing a secret stays out
         if 200 <= response.status_code < 300:
             return result_from_response(route, response)
         raise error_from_response(

@@ -10,6 +10,7 @@ import httpx
 
 from ._converters import structure
 from ._routing import Route
+from ._secrets import request_secrets, scrub_json
 from ._transport.headers import QUOTA_TEXT, parse_quota_reset, request_id
 from ._transport.retry import RETRY_AFTER
 from .errors import LegrandError, QuotaExhausted, ResponseValidationError, error_class
@@ -30,7 +31,7 @@ def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]
         return None, None, None
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         text = content.decode("utf-8", "replace").strip()
         return None, text, text
     if isinstance(body, str):
@@ -66,36 +67,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _scrub(value: Any, secrets: list[str]) -> Any:
-    """``value`` (text or parsed JSON) with every secret replaced by ``***``."""
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "***")
-        return value
-    if isinstance(value, list):
-        return [_scrub(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
-    return value
-
-
-def _secrets(request: httpx.Request) -> list[str]:
-    """The bearer token and subscription key the request carried."""
-    authorization = request.headers.get("authorization", "")
-    values = [
-        authorization.partition(" ")[2] or authorization,
-        request.headers.get("ocp-apim-subscription-key", ""),
-    ]
-    return [v for v in values if v.strip()]
-
-
 def error_from_response(response: httpx.Response, *, now: datetime, attempts: int) -> LegrandError:
     """The documented error for a non-2xx response (its body must have been read)."""
     status = response.status_code
     code, message, body = parse_error_body(response.content)
-    secrets = _secrets(response.request)
+    secrets = request_secrets(response.request)
     if secrets:
-        message, body = _scrub(message, secrets), _scrub(body, secrets)
+        message, body = scrub_json(message, secrets), scrub_json(body, secrets)
     message = (message or response.reason_phrase or f"HTTP {status}")[:_MAX_TEXT]
     rid = request_id(response.headers)
     if QUOTA_TEXT in message.lower():
