@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import stat
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from legrand_async import (
 from legrand_async._auth import store as store_module
 
 from .conftest import BASE, KEY, PLANT, FakeClock, wire
+from .disks import fill, mount, read_only_view, tmpfs
 
 AT1, RT1 = "AT-files-one-aa11", "RT-files-one-bb22"
 AT2, RT2 = "AT-files-two-cc33", "RT-files-two-dd44"
@@ -236,58 +236,19 @@ def test_leftovers_of_interrupted_writes_are_removed_by_the_next_save(
 # Full and read-only disks (real mounts)
 
 
-MOUNT, UMOUNT = shutil.which("mount"), shutil.which("umount")
-
-
-def _mount(*args: str) -> bool:
-    if os.name != "posix" or os.geteuid() != 0 or MOUNT is None:
-        return False
-    return subprocess.run([MOUNT, *args], capture_output=True, check=False).returncode == 0
-
-
-def _umount(target: Path) -> None:
-    if UMOUNT is not None:
-        subprocess.run([UMOUNT, "-l", str(target)], capture_output=True, check=False)
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "small"
-    target.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(target)):
-        pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
-    try:
-        yield target
-    finally:
-        _umount(target)
+    with tmpfs(tmp_path / "small") as point:
+        yield point
 
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """``(writable source, read-only bind mount of it)``."""
-    source, view = tmp_path / "source", tmp_path / "view"
+    source = tmp_path / "source"
     source.mkdir()
-    view.mkdir()
-    if not _mount("--bind", str(source), str(view)):
-        pytest.skip("cannot bind-mount here (needs root and CAP_SYS_ADMIN)")
-    try:
-        if not _mount("-o", "remount,bind,ro", str(view)):
-            pytest.skip("cannot remount read-only here")
+    with read_only_view(source, tmp_path / "view") as view:
         yield source, view
-    finally:
-        _umount(view)
-
-
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    with filler.open("wb", buffering=0) as file:
-        while True:
-            try:
-                file.write(b"\0" * 4096)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                return filler
 
 
 @pytest.mark.asyncio
@@ -301,7 +262,7 @@ async def test_a_full_disk_during_a_refresh_loses_nothing(
     path = small_disk / "token.json"
     store = FileTokenStore(path)
     store.save_sync(expired(clock))
-    filler = _fill(small_disk)
+    filler = fill(small_disk)
     refresh = rotating(router)
     data = plants_ok(router)
     auth = OAuth2Auth(app, store)
@@ -340,7 +301,7 @@ async def test_a_read_only_directory_during_a_refresh_loses_nothing(
         await c.smarther.list_plants()
         assert isinstance(auth.store_error, OSError)
         assert auth.store_error.errno == errno.EROFS
-        assert _mount("-o", "remount,bind,rw", str(view))
+        assert mount("-o", "remount,bind,rw", str(view))
         clock.advance(61)
         await c.smarther.list_plants()
     assert auth.store_error is None
