@@ -14,6 +14,7 @@ from ._auth import (
     MemoryTokenStore,
     OAuth2Auth,
     OAuthApp,
+    StaticToken,
     Token,
     TokenStore,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "SharedQuotaStore",
     "SocketPlug",
     "StateMismatch",
+    "StaticToken",
     "Stats",
     "StatusChange",
     "Subscription",

@@ -1305,9 +1305,12 @@ async def test_newer_token_in_store_used_after_401_without_refresh(
 
 
 @pytest.mark.asyncio
-async def test_cancelled_refresh_leader_is_taken_over(
+async def test_a_leader_cancelled_by_asyncio_completes_its_refresh_for_the_follower(
     app: OAuthApp, router: respx.MockRouter, clock: FakeClock
 ) -> None:
+    """``task.cancel()`` (asyncio's own cancellation, which anyio's shield does not stop) of
+    the task whose refresh is on the wire: the refresh still completes and the follower uses
+    it; RT1 is never sent twice (the old behaviour, which a rotating server refuses)."""
     gate = asyncio.Event()
     started = asyncio.Event()
     sent: list[str] = []
@@ -1332,9 +1335,10 @@ async def test_cancelled_refresh_leader_is_taken_over(
         assert await asyncio.wait_for(follower, 5) == [PLANT]
         with pytest.raises(asyncio.CancelledError):
             await leader
-    assert sent == [RT1, RT1]  # the follower sent its own refresh
-    assert refresh.call_count == 1  # (respx records only the call that got an answer)
+    assert sent == [RT1]
+    assert refresh.call_count == 1
     assert bearers(data) == [f"Bearer {AT2}"]
+    assert (await store.load()) == token(clock, AT2, RT2, 3600)
 
 
 def test_oauth2_auth_is_async_only(app: OAuthApp, clock: FakeClock) -> None:
