@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import random
+import socket
 import stat
 import subprocess
 import sys
@@ -128,9 +129,36 @@ def _place(path: Path, kind: str, clock: FakeClock) -> None:
         path.write_text(f"access_token={AT1}")
     elif kind == "nested":
         path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    elif kind == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")  # endless: must not be read
+    elif kind == "symlink-to-huge":
+        huge = path.with_name("huge.bin")
+        with huge.open("wb") as file:
+            file.truncate(2**31)
+        path.symlink_to(huge)
+    elif kind == "symlink-loop":
+        path.symlink_to(path)
+    elif kind == "unix-socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    else:  # JSON of the wrong shape
+        good = expired(clock).to_json()
+        path.write_text(json.dumps(WRONG_SHAPES[kind](good)))
 
 
+WRONG_SHAPES: dict[str, Any] = {
+    "json-list": lambda good: [good],
+    "json-null": lambda good: None,
+    "missing-keys": lambda good: {"access_token": good["access_token"]},
+    "naive-expiry": lambda good: {**good, "expires_at": "2026-11-21T12:00:00"},
+    "expiry-out-of-range": lambda good: {**good, "expires_at": "9999-12-31T23:59:59-14:00"},
+    "expiry-a-number": lambda good: {**good, "expires_at": 1_790_000_000},
+    "token-a-list": lambda good: {**good, "refresh_token": [good["refresh_token"]]},
+    "scope-a-number": lambda good: {**good, "scope": 7},
+}
 KINDS = ["directory", "over-1-MiB", "sparse-64-MiB", "fifo", "not-utf8", "not-json", "nested"]
+KINDS += ["symlink-to-dev-zero", "symlink-to-huge", "symlink-loop", "unix-socket", *WRONG_SHAPES]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -182,6 +210,13 @@ async def test_a_broken_file_under_a_live_login_is_repaired_by_the_next_save(
         await c.smarther.list_plants()  # refreshed with the token in memory
     assert isinstance(auth.store_error, type(None))
     assert store.load_sync().refresh_token == RT2  # type: ignore[union-attr]
+
+
+def test_a_token_file_written_with_a_bom_is_read(tmp_path: Path, clock: FakeClock) -> None:
+    """A byte order mark (Notepad's UTF-8) is not a broken file."""
+    path = tmp_path / "token.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(expired(clock).to_json()).encode())
+    assert FileTokenStore(path).load_sync() == expired(clock)
 
 
 # --------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class FileTokenStore:
                 mode & 0o777,
             )
         try:
-            return Token.from_json(json.loads(content.decode("utf-8")))
+            return Token.from_json(json.loads(content.decode("utf-8-sig")))  # BOM or not
         except UnicodeDecodeError:
             raise self._broken("not UTF-8 text") from None
         except RecursionError:
