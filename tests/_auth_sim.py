@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import anyio
 import anyio.lowlevel
 import httpx
+import trio.testing
 
 from legrand_async import LegrandClient, OAuth2Auth, RetryPolicy, Token, TokenStore
 from legrand_async.simulator import Simulator
@@ -68,6 +69,15 @@ class Trickle(httpx.AsyncByteStream):
         for i in range(len(self.body)):
             await anyio.sleep(self.interval)
             yield self.body[i : i + 1]
+
+
+def run_virtual(main: Any) -> None:
+    """Run ``main`` under trio with an autojumping clock: timeouts pass instantly."""
+    anyio.run(
+        main,
+        backend="trio",
+        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
+    )
 
 
 def expired_login(sim: Simulator) -> Token:

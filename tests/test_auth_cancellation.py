@@ -13,7 +13,6 @@ import anyio
 import anyio.lowlevel
 import httpx
 import pytest
-import trio.testing
 
 from legrand_async import (
     LegrandError,
@@ -24,16 +23,7 @@ from legrand_async import (
     TransportError,
 )
 
-from ._auth_sim import TokenTap, Trickle, auth_for, client_for, rig
-
-
-def run_virtual(main: object) -> None:
-    """Run ``main`` under trio with an autojumping clock: timeouts pass instantly."""
-    anyio.run(
-        main,  # type: ignore[arg-type]
-        backend="trio",
-        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
-    )
+from ._auth_sim import TokenTap, Trickle, auth_for, client_for, rig, run_virtual
 
 
 async def settle(rounds: int = 20) -> None:

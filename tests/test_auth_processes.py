@@ -58,6 +58,24 @@ def slow_token_endpoint(sim: Simulator, delay: float) -> list[str]:
     return calls
 
 
+async def start_child(sim: Simulator, base: str, path: Path) -> asyncio.subprocess.Process:
+    """A process of the user's (CHILD) against the served simulator, on the token file."""
+    here = str(Path(legrand_async.__file__).parents[1])  # the child imports this package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    args = (base, sim.subscription_key, sim.client_id, sim.client_secret, sim.redirect_uri)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        *args,
+        str(path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
 @pytest.mark.asyncio
 async def test_processes_sharing_a_token_file_refresh_once(tmp_path: Path) -> None:
     sim = Simulator.fleet(plants=2, thermostats_per_plant=1)  # real clock: real processes
@@ -65,24 +83,8 @@ async def test_processes_sharing_a_token_file_refresh_once(tmp_path: Path) -> No
     path = tmp_path / "token.json"
     login = expired_login(sim)
     FileTokenStore(path).save_sync(login)
-    here = str(Path(legrand_async.__file__).parents[1])  # the children import this package
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     async with sim.serve() as base:
-        args = (base, sim.subscription_key, sim.client_id, sim.client_secret, sim.redirect_uri)
-        children = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                CHILD,
-                *args,
-                str(path),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-            )
-            for _ in range(3)
-        ]
+        children = [await start_child(sim, base, path) for _ in range(3)]
         try:
             for child in children:
                 assert child.stdout is not None
@@ -140,21 +142,8 @@ async def test_a_process_killed_holding_the_lock_does_not_wedge_the_next_one(
     path = tmp_path / "token.json"
     login = expired_login(sim)
     FileTokenStore(path).save_sync(login)
-    here = str(Path(legrand_async.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     async with sim.serve() as base:
-        args = (base, sim.subscription_key, sim.client_id, sim.client_secret, sim.redirect_uri)
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            CHILD,
-            *args,
-            str(path),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-        )
+        child = await start_child(sim, base, path)
         try:
             assert child.stdout is not None
             assert child.stdin is not None

@@ -14,13 +14,12 @@ from typing import Any
 
 import anyio
 import pytest
-import trio.testing
 
 from legrand_async import MemoryTokenStore, Token, TokenStoreError
 from legrand_async._auth.oauth2 import SAVE_RETRY
 from legrand_async._transport.quota_sync import STORE_TIMEOUT
 
-from ._auth_sim import auth_for, client_for, rig
+from ._auth_sim import auth_for, client_for, rig, run_virtual
 
 
 class FaultyStore(MemoryTokenStore):
@@ -108,14 +107,6 @@ async def test_a_store_that_cannot_be_written_loses_nothing(
     assert await store.load() == new
     assert tap.sent == [login.refresh_token]  # never a second refresh for the failing store
     assert_no_secret(caplog.text, secrets_of(sim, login, new))
-
-
-def run_virtual(main: Any) -> None:
-    anyio.run(
-        main,
-        backend="trio",
-        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
-    )
 
 
 def test_a_store_whose_save_hangs_does_not_wedge_the_login(
