@@ -117,6 +117,21 @@ async def test_cancelling_at_every_await_never_sends_a_rotated_refresh_token() -
     assert cancelled_on_the_wire > 0  # the sweep did cancel callers with a refresh on the wire
 
 
+def test_cancelling_at_every_await_under_trio() -> None:
+    """The same sweep under trio (its cancel scopes, its checkpoints)."""
+
+    async def main() -> None:
+        cancelled_on_the_wire = 0
+        for checkpoints in range(0, 40, 2):
+            tap, on_the_wire, finished = await cancel_after(checkpoints)
+            assert set(tap.statuses) <= {200}, checkpoints
+            assert len(set(tap.sent)) == len(tap.sent), checkpoints
+            cancelled_on_the_wire += on_the_wire and not finished
+        assert cancelled_on_the_wire > 0
+
+    anyio.run(main, backend="trio")
+
+
 def test_waiters_give_up_within_their_own_timeout_and_the_next_call_uses_the_refresh() -> None:
     async def main() -> None:
         sim, _, tap, login = rig()

@@ -18,7 +18,8 @@ class Flight:
     """One load-or-refresh in progress; the callers that arrive meanwhile share its outcome.
 
     Neither ``token`` nor ``error`` once ``done`` is set: the leader stopped before sending
-    anything (cancelled, or out of time waiting for the lock), and a waiter takes over.
+    anything (cancelled, or out of time waiting for the lock), and a waiter takes over; or
+    asyncio cancelled it once its refresh was saved, and the waiter finds that token current.
     """
 
     def __init__(self) -> None:
