@@ -100,7 +100,8 @@ def import_seed(path: str, now: datetime) -> tuple[dict[str, Any], Token | None]
         raise CLIError("--import needs PyYAML: pip install 'legrand-async[cli]'") from None
     try:
         content, _ = read_private(Path(path).expanduser(), MAX_SEED_FILE)
-        data = yaml.safe_load(content.decode("utf-8"))
+        # Every value as the text written: safe_load would turn a secret 0777 into 511.
+        data = yaml.load(content.decode("utf-8"), Loader=yaml.BaseLoader)  # noqa: S506 - str/list/dict only
     except OSError as exc:
         raise CLIError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     except UnicodeDecodeError as exc:
@@ -117,7 +118,7 @@ def import_seed(path: str, now: datetime) -> tuple[dict[str, Any], Token | None]
     refresh = _scalar(data, "refresh_token", path).strip()
     token = None
     if access and refresh:
-        expires = data.get("access_token_expires_on")
+        expires = _scalar(data, "access_token_expires_on", path)
         try:
             expires_at = datetime.fromtimestamp(float(expires), UTC) if expires else now
         except (TypeError, ValueError, OverflowError, OSError):
@@ -130,14 +131,15 @@ def import_seed(path: str, now: datetime) -> tuple[dict[str, Any], Token | None]
 
 
 def _scalar(data: dict[Any, Any], key: str, path: str) -> str:
-    """``data[key]`` as text ("" when absent); CLIError for a list or mapping (an alias bomb
-    would take forever to print), naming the key only."""
-    value = data.get(key)
-    if value is None or value == "":
-        return ""
-    if isinstance(value, list | dict | set):
+    """``data[key]`` (text as written: BaseLoader), "" when absent or null; CLIError for a
+    list or mapping (an alias bomb would take forever to print), naming the key only."""
+    value = data.get(key, "")
+    if not isinstance(value, str):
         raise CLIError(f"{path}: {key} is not a single value")
-    return str(value)
+    return "" if value in _NULLS else value
+
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
 
 def _where(exc: Exception) -> str:

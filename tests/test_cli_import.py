@@ -6,6 +6,7 @@ header cannot carry. Each exits with status 1, shows no secret and saves nothing
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -51,7 +52,6 @@ def login(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str
 BROKEN = {
     # content, and the line the error is on (each holds a secret)
     "undefined-alias": (seed(client_secret=f"*{CLIENT_SECRET}"), 2),
-    "python-tag": (seed(client_secret=f"!!python/object:os.system {CLIENT_SECRET}"), 2),
     "duplicate-anchor-use": (seed(refresh_token=f"&a {REFRESH}\nx: &a *a"), 7),
     "unclosed-quote": (seed(client_secret=f'"{CLIENT_SECRET}\n  - [{KEY}'), 9),  # at the end
 }
@@ -70,6 +70,27 @@ def test_yaml_that_does_not_parse_is_reported_by_line_and_column_only(
     assert match, err
     assert abs(int(match.group(1)) - line) <= 1, err
     assert "client-cli-1" not in err  # nothing of the content at all
+
+
+def test_values_are_kept_as_written_and_tags_build_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """YAML's implicit types would turn a secret 0777 into 511, 1_000 into 1000, yes into
+    True; a tag must not construct anything. Each value is the text written."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        seed(
+            client_secret="0777",
+            refresh_token="1_000",
+            **{"Ocp-Apim-Subscription-Key": "!!python/object/apply:os.getpid yes"},
+        )
+    )
+    target = tmp_path / "saved"
+    assert main(["login", "--config", str(target), "--import", str(path)]) == 0
+    capsys.readouterr()
+    config = json.loads((target / "config.json").read_text())
+    assert (config["client_secret"], config["subscription_key"]) == ("0777", "yes")
+    assert json.loads((target / "token.json").read_text())["refresh_token"] == "1_000"
 
 
 @pytest.mark.parametrize("char", ["\x00", "\x07", "\ufffe"])
