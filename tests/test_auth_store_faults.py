@@ -15,42 +15,11 @@ from typing import Any
 import anyio
 import pytest
 
-from legrand_async import MemoryTokenStore, Token, TokenStoreError
+from legrand_async import Token, TokenStoreError
 from legrand_async._auth.oauth2 import SAVE_RETRY
 from legrand_async._transport.quota_sync import STORE_TIMEOUT
 
-from ._auth_sim import auth_for, client_for, rig, run_virtual
-
-
-class FaultyStore(MemoryTokenStore):
-    """A store that raises ``fail_save``/``fail_load`` (built from the token, so that its
-    message can quote secrets), or hangs while ``hang_save``/``hang_load`` is set."""
-
-    def __init__(self, token: Token) -> None:
-        super().__init__(token)
-        self.fail_save: Any = None  # Callable[[Token], Exception] | None
-        self.fail_load: Any = None  # Callable[[], Exception | object] | None
-        self.hang_save = False
-        self.hang_load = False
-        self.saves = 0
-
-    async def save(self, token: Token) -> None:
-        self.saves += 1
-        if self.hang_save:
-            await anyio.sleep_forever()
-        if self.fail_save is not None:
-            raise self.fail_save(token)
-        await super().save(token)
-
-    async def load(self) -> Token | None:
-        if self.hang_load:
-            await anyio.sleep_forever()
-        if self.fail_load is not None:
-            outcome = self.fail_load()
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome  # type: ignore[no-any-return]  # nonsense, on purpose
-        return await super().load()
+from ._auth_sim import FaultyStore, auth_for, client_for, rig, run_virtual
 
 
 def secrets_of(sim: Any, *tokens: Token | None) -> list[str]:
@@ -195,7 +164,7 @@ async def test_a_store_whose_load_fails_after_a_good_start(
         second = await auth.token()
     assert tap.sent == [login.refresh_token, first.refresh_token]
     assert second.refresh_token in sim.app.refresh
-    assert store._token == second  # saved all the same
+    assert store.token == second  # saved all the same
     assert len(warnings(caplog)) == 1
     assert "could not read" in warnings(caplog)[0].getMessage()
     assert_no_secret(caplog.text, secrets_of(sim, login, first, second))
