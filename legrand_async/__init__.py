@@ -19,8 +19,9 @@ from ._auth import (
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
 from ._poller import Change, Poller, StatusChange, ThermostatPoller
+from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit
-from ._transport.retry import RetryPolicy, Stats
+from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
     APIError,
@@ -40,8 +41,10 @@ from .errors import (
     ReauthorizationRequired,
     RedirectUriMismatch,
     RequestTimeout,
+    ResponseTooLarge,
     ResponseValidationError,
     ServerError,
+    ServerQuotaExhausted,
     StateMismatch,
     TermsExpired,
     TokenRateLimited,
@@ -70,6 +73,8 @@ from .models.smarther import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_STATUSES",
     "APIError",
     "AppPasswordExpired",
     "AuthError",
@@ -111,9 +116,11 @@ __all__ = [
     "ReauthorizationRequired",
     "RedirectUriMismatch",
     "RequestTimeout",
+    "ResponseTooLarge",
     "ResponseValidationError",
     "RetryPolicy",
     "ServerError",
+    "ServerQuotaExhausted",
     "SetStatus",
     "SocketPlug",
     "StateMismatch",

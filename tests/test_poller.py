@@ -675,7 +675,7 @@ async def test_the_gateways_quota_answer_is_waited_out_too(fake: Clock) -> None:
     async with sim_client(sim, fake, per_day=None) as client:  # no local daily count
         poller = client.poll_thermostats(targets, interval=60)
         changes = await run_for(poller, fake, 13 * 3600)
-    assert poller.errors["QuotaExhausted"] >= 1
+    assert poller.errors["ServerQuotaExhausted"] >= 1  # the gateway's 403 (a QuotaExhausted)
     assert {c.target for c in changes} == set(targets)
     assert poller.polls == 10  # 5 before midnight, 5 after
     assert sim.calls_today == 5

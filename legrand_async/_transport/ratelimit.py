@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import weakref
 from collections import deque
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime, time, timedelta
@@ -22,8 +23,9 @@ import httpx
 
 from .._clock import Clock, SystemClock
 from .._files import write_private
-from ..errors import QuotaExhausted
-from .headers import QUOTA_TEXT, parse_quota_reset, parse_retry_after
+from .._responses import error_from_response
+from ..errors import QuotaExhausted, ServerQuotaExhausted
+from .classify import CLASSIFICATION, Classification, Kind
 
 __all__ = ["FileQuotaStore", "Quota", "QuotaStore", "RateLimit", "RateLimitTransport"]
 
@@ -325,29 +327,63 @@ class RateLimit:
 
 
 class RateLimitTransport(httpx.AsyncBaseTransport):
-    """Spends the limiter on every attempt and listens to the gateway's 429 and 403 answers."""
+    """Spends the limiter on every attempt and listens to the gateway's 429 and quota answers.
 
-    def __init__(self, wrapped: httpx.AsyncBaseTransport, limit: RateLimit) -> None:
+    It reads each response's classification (no body parsing here): a quota answer marks the
+    day spent (:meth:`RateLimit.exhaust`), a 429's wait pauses every request through the limiter
+    (:meth:`RateLimit.pause`), capped at ``max_pause`` like the retry wait. While the day is
+    spent by the gateway's word, calls fail fast with the same :class:`ServerQuotaExhausted` as
+    the answer that said it, in every client sharing the limiter.
+    """
+
+    def __init__(
+        self, wrapped: httpx.AsyncBaseTransport, limit: RateLimit, *, max_pause: float
+    ) -> None:
         self._wrapped = wrapped
         self._limit = limit
+        self._max_pause = max_pause
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limit = self._limit
         async with limit.in_flight():  # a slot first, so waiting for one never makes a burst
-            await limit.acquire()
+            try:
+                await limit.acquire()
+            except QuotaExhausted as exc:
+                raise _as_server_answer(limit, exc) from None
             response = await self._wrapped.handle_async_request(request)
-        if response.status_code in (403, 429):
-            await response.aread()
-            text = response.text
-            now = limit.now()
-            if QUOTA_TEXT in text.lower():
-                limit.exhaust(parse_quota_reset(text, now))
+        record: Classification = response.extensions[CLASSIFICATION]
+        if record.kind is Kind.QUOTA:
+            limit.exhaust(record.quota_until)
+            _QUOTA_ANSWERS[limit] = (limit.snapshot().resets_at, response)
+            try:
                 await limit.save()  # a restart must not spend a call to learn it again
-            elif response.status_code == 429:
-                wait = parse_retry_after(response.headers, text, now)
-                if wait is not None:  # without one, the retry backoff is the only wait
-                    limit.pause(wait)
+            except BaseException:
+                await response.aclose()
+                raise
+        elif record.status == 429 and record.retry_after is not None:
+            limit.pause(min(record.retry_after, self._max_pause))
         return response
 
     async def aclose(self) -> None:
         await self._wrapped.aclose()
+
+
+#: The gateway's last quota answer per limiter, and until when it holds.
+_QUOTA_ANSWERS: weakref.WeakKeyDictionary[RateLimit, tuple[datetime, httpx.Response]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _as_server_answer(limit: RateLimit, exc: QuotaExhausted) -> QuotaExhausted:
+    """``exc`` as the gateway's ServerQuotaExhausted when its quota answer is why it was raised."""
+    known = _QUOTA_ANSWERS.get(limit)
+    if known is None or exc.resets_at != known[0]:
+        return exc
+    error = error_from_response(known[1], now=limit.now(), attempts=0)  # nothing was sent
+    assert isinstance(error, ServerQuotaExhausted)
+    error.message = (
+        f"call quota spent until {known[0].isoformat(timespec='seconds')}, as the gateway said "
+        f"({error.message})"
+    )
+    error.args = (error.message,)
+    return error
