@@ -270,6 +270,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
     # --- tenacity strategies ----------------------------------------------------------------
 
     def _retry(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number == 1:
+            return True  # the first outcome: decided before tenacity was built
         assert state.outcome is not None
         error = state.outcome.exception()
         if error is not None and not isinstance(error, Exception):
