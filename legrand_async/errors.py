@@ -198,28 +198,8 @@ class ServerQuotaExhausted(QuotaExhausted, Forbidden):
     until ``.resets_at``; ``.body`` is the gateway's answer, ``.attempts`` the attempts made.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int,
-        resets_at: datetime | None = None,
-        code: int | str | None = None,
-        request_id: str | None = None,
-        body: Any = None,
-        attempts: int = 1,
-        retry_after: float | None = None,
-    ) -> None:
-        APIError.__init__(
-            self,
-            message,
-            status_code=status_code,
-            code=code,
-            request_id=request_id,
-            body=body,
-            attempts=attempts,
-            retry_after=retry_after,
-        )
+    def __init__(self, message: str, *, resets_at: datetime | None = None, **details: Any) -> None:
+        APIError.__init__(self, message, **details)  # status_code, code, request_id, body, ...
         self.resets_at = resets_at
 
 

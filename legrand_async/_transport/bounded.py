@@ -86,6 +86,7 @@ class BoundedTransport(httpx.AsyncBaseTransport):
             del headers["content-encoding"]
             headers["content-length"] = str(len(body))
         response.stream = httpx.ByteStream(body)  # read again, from memory, by httpx's client
+        response.request = request  # httpx's client sets it too; the layers above need it first
         record = classify(
             response.status_code,
             headers,
