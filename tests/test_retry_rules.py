@@ -212,6 +212,18 @@ async def test_a_tenacity_wait_strategy_replaces_the_backoff(
 
 
 @pytest.mark.asyncio
+async def test_a_wait_strategy_that_says_nan_or_less_than_nothing_waits_nothing(
+    mock: respx.MockRouter, clock: FakeClock
+) -> None:
+    waits = iter([float("nan"), -3.0])
+    policy = RetryPolicy(jitter=0, max_attempts=3, wait=lambda state: next(waits))
+    mock.get(CHRONO).mock(side_effect=[error(503), error(503), ok()])
+    async with make_client(clock, policy) as client:
+        await client.smarther.get_status(PLANT, MODULE)
+    assert clock.sleeps == [0.0, 0.0]
+
+
+@pytest.mark.asyncio
 async def test_a_tenacity_stop_strategy_ends_retries_sooner(
     mock: respx.MockRouter, clock: FakeClock
 ) -> None:
@@ -305,6 +317,10 @@ async def test_a_route_without_a_response_body_ignores_it(
         ({"retry_if": "yes"}, TypeError),
         ({"wait": 3}, TypeError),
         ({"stop": "never"}, TypeError),
+        ({"max_retry_after": float("inf")}, ValueError),
+        ({"max_retry_after": 1e300}, ValueError),
+        ({"max_delay": float("inf")}, ValueError),
+        ({"initial_delay": 1e10}, ValueError),
     ],
 )
 def test_new_fields_are_checked(kwargs: dict[str, Any], error: type[Exception]) -> None:

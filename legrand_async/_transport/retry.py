@@ -57,6 +57,7 @@ ATTEMPTS: Final = "legrand_async.attempts"
 DEFAULT_STATUSES: Final[Mapping[int, float]] = MappingProxyType(
     {408: 3.0, 429: 0.0, 486: 10.0, 500: 0.0, 502: 0.0, 503: 0.0, 504: 0.0}
 )
+_MAX_SECONDS: Final = 1e9  # any wait longer is a mistake (and would overflow a datetime soon)
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Errors after which the request may have reached the server: retried on idempotent routes only.
 _MAYBE_SENT: Final = (
@@ -81,6 +82,11 @@ def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) ->
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value < _MAX_SECONDS:
+        raise ValueError(f"{attribute.name} must be seconds from 0 to 1e9, got {value!r}")
+
+
 def _statuses(value: Mapping[int, float]) -> Mapping[int, float]:
     if not isinstance(value, Mapping):
         raise TypeError("statuses must map HTTP statuses to minimum waits in seconds")
@@ -88,7 +94,8 @@ def _statuses(value: Mapping[int, float]) -> Mapping[int, float]:
     for status, wait in value.items():
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"statuses: {status!r} is not an HTTP status")
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < 1e9:
+        number = isinstance(wait, int | float) and not isinstance(wait, bool)
+        if not number or not 0 <= wait < _MAX_SECONDS:
             raise ValueError(f"statuses: the wait for {status} must be seconds >= 0, got {wait!r}")
         table[status] = float(wait)
     return MappingProxyType(table)
@@ -120,10 +127,10 @@ class RetryPolicy:
     """
 
     max_attempts: int = attrs.field(default=4)
-    initial_delay: float = attrs.field(default=0.5, validator=_non_negative)
-    max_delay: float = attrs.field(default=8.0, validator=_non_negative)
+    initial_delay: float = attrs.field(default=0.5, validator=_seconds)
+    max_delay: float = attrs.field(default=8.0, validator=_seconds)
     jitter: float = attrs.field(default=0.25, validator=_non_negative)
-    max_retry_after: float = attrs.field(default=120.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=120.0, validator=_seconds)
     statuses: Mapping[int, float] = attrs.field(
         default=DEFAULT_STATUSES, converter=_statuses, hash=False
     )
@@ -289,6 +296,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 return max(record.retry_after, floor)  # the server's word: exact, no draw
         if policy.wait is not None:
             delay = float(policy.wait(state))
+            if not delay >= 0:  # NaN or negative from a strategy: no wait
+                delay = 0.0
         else:
             exponent = min(state.attempt_number - 1, 64)
             delay = min(policy.initial_delay * 2.0**exponent, policy.max_delay)
