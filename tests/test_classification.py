@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import legrand_async._transport.classify as classify_module
 from legrand_async import (
     APIError,
+    FileQuotaStore,
     Forbidden,
     QuotaExhausted,
     RateLimit,
@@ -343,3 +344,26 @@ def test_secrets_in_quota_answers_are_scrubbed() -> None:
     assert KEY not in str(error)
     assert KEY not in repr(error.body)
 
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("per_day", [500, None])
+async def test_after_a_restart_the_stored_quota_answer_fails_fast_with_the_same_class(
+    mock: respx.MockRouter, clock: FakeClock, tmp_path: Any, per_day: int | None
+) -> None:
+    route = mock.get(CHRONO).respond(403, json={"statusCode": 403, "message": QUOTA})
+    path = tmp_path / "quota.json"
+    stored = RateLimit(per_day=per_day, store=FileQuotaStore(path))
+    async with make_client(clock, rate_limit=stored) as first:
+        with pytest.raises(ServerQuotaExhausted):
+            await first.smarther.get_status(PLANT, MODULE)
+    clock.advance(60)
+    limiter = RateLimit(per_day=per_day, store=FileQuotaStore(path))  # another process, later
+    async with make_client(clock, rate_limit=limiter) as second:
+        with pytest.raises(ServerQuotaExhausted) as info:
+            await second.smarther.get_status(PLANT, MODULE)
+    assert isinstance(info.value, Forbidden)
+    assert info.value.status_code == 403
+    assert info.value.attempts == 0
+    assert info.value.resets_at == NOW + timedelta(hours=2)
+    assert route.call_count == 1

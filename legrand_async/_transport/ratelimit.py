@@ -375,15 +375,25 @@ _QUOTA_ANSWERS: weakref.WeakKeyDictionary[RateLimit, tuple[datetime, httpx.Respo
 
 
 def _as_server_answer(limit: RateLimit, exc: QuotaExhausted) -> QuotaExhausted:
-    """``exc`` as the gateway's ServerQuotaExhausted when its quota answer is why it was raised."""
+    """``exc`` as the gateway's ServerQuotaExhausted when the gateway's quota answer is why.
+
+    That answer is known when it passed through this process; after a restart the limiter
+    only has its "spent until" (from its store): the day shows no call left although the local
+    count is not spent, which only the gateway's answer does.
+    """
+    until = exc.resets_at
     known = _QUOTA_ANSWERS.get(limit)
-    if known is None or exc.resets_at != known[0]:
-        return exc
-    error = error_from_response(known[1], now=limit.now(), attempts=0)  # nothing was sent
-    assert isinstance(error, ServerQuotaExhausted)
-    error.message = (
-        f"call quota spent until {known[0].isoformat(timespec='seconds')}, as the gateway said "
-        f"({error.message})"
-    )
+    if known is not None and until == known[0]:
+        error = error_from_response(known[1], now=limit.now(), attempts=0)  # nothing was sent
+        assert isinstance(error, ServerQuotaExhausted)
+        said = f"as the gateway said ({error.message})"
+    else:
+        quota = limit.snapshot()
+        local = quota.per_day is not None and quota.used_today >= quota.per_day
+        if until is None or quota.remaining_today != 0 or local or quota.resets_at != until:
+            return exc  # the local count, or a wait longer than max_wait
+        error = ServerQuotaExhausted("", status_code=403, resets_at=until, attempts=0)
+        said = "as the gateway said before this process started"
+    error.message = f"call quota spent until {until.isoformat(timespec='seconds')}, {said}"
     error.args = (error.message,)
     return error
