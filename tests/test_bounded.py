@@ -508,3 +508,59 @@ async def test_rate_limited_body_is_mapped_from_the_classification(clock: FakeCl
             await client.smarther.get_status(PLANT, MODULE)
     assert info.value.retry_after == 500.0
     assert len(wire.requests) == 1
+
+
+# --- the simulator's slow and bombing answers, end to end ------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_simulators_trickle_over_a_real_socket_is_cut_at_the_timeout() -> None:
+    from legrand_async.simulator import Simulator
+
+    sim = Simulator.fleet(plants=1, thermostats_per_plant=1, seed=0)  # the system clock
+    sim.faults.per_route["list_plants"] = 1.0
+    sim.faults.kinds = ("trickle",)
+    sim.faults.trickle = 0.05
+    async with sim.serve() as base_url:
+        client = sim.client(
+            base_url=base_url,
+            transport=httpx.AsyncHTTPTransport(),
+            timeout=0.3,
+            retry=RetryPolicy(max_attempts=1),
+        )
+        async with client:
+            start = time.monotonic()
+            with pytest.raises(TransportError):
+                await client.smarther.list_plants()
+            elapsed = time.monotonic() - start
+    assert 0.25 < elapsed < 0.8
+    assert sim.faults.injected == {"trickle": 1}
+
+
+@pytest.mark.asyncio
+async def test_the_simulators_trickle_in_process_takes_simulated_time() -> None:
+    from legrand_async.simulator import Simulator
+    from legrand_async.testing import FakeClock as SimClock
+
+    clock = SimClock()
+    sim = Simulator.fleet(plants=1, thermostats_per_plant=1, seed=0, clock=clock)
+    sim.faults.per_route["list_plants"] = 1.0
+    sim.faults.kinds = ("trickle",)
+    async with sim.client() as client:
+        plants = await client.smarther.list_plants()
+    assert len(plants) == 1
+    assert clock.monotonic() > 50  # a second per byte of the answer, on the simulated clock
+
+
+@pytest.mark.asyncio
+async def test_the_simulators_bomb_is_response_too_large() -> None:
+    from legrand_async.simulator import Simulator
+    from legrand_async.testing import FakeClock as SimClock
+
+    sim = Simulator.fleet(plants=1, thermostats_per_plant=1, seed=0, clock=SimClock())
+    sim.faults.per_route["get_topology"] = 1.0
+    sim.faults.kinds = ("bomb",)
+    async with sim.client() as client:
+        with pytest.raises(ResponseTooLarge):
+            await client.smarther.get_topology(sim.plants[0])
+    assert sim.faults.injected == {"bomb": 1}
