@@ -18,12 +18,19 @@ Figures:
 - the 429s, as the client counted them (``client.stats.statuses[429]``) and as the simulator
   answered them (the aim: 0).
 
-The exit status is 1 when the ratio is below 0.98 or a 429 was seen. ``--no-limiter`` runs the
-control: the same client with ``rate_limit=None``, where only the retry loop's ``Retry-After``
-waits hold the workers back.
+Before that, the cost of one ``RateLimit.acquire()`` (real clock, one task, no wait) for
+``--acquire-seconds`` seconds: in memory, and with a ``FileQuotaStore`` written behind (every
+``flush_delay`` = 1 s, in a worker thread, off the limiter's lock), median, 99th percentile and
+worst case side by side, with the writes made. The aim: a median of at most 50 µs with the
+store.
+
+The exit status is 1 when the ratio is below 0.98, a 429 was seen, or the acquire aim is
+missed. ``--no-limiter`` runs the control: the same client with ``rate_limit=None``, where only
+the retry loop's ``Retry-After`` waits hold the workers back. ``--acquire-only`` measures the
+acquire cost alone.
 
 Run: ``python benchmarks/quota.py [--seconds 30] [--thermostats 1000] [--per-second 20]
-[--workers 40] [--warm-up 2] [--serve] [--no-limiter]``.
+[--workers 40] [--warm-up 2] [--serve] [--no-limiter] [--acquire-seconds 3] [--acquire-only]``.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ import asyncio
 import bisect
 import importlib.util
 import itertools
+import json
+import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -46,11 +56,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if importlib.util.find_spec("legrand_async") is None:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing, like scripts/
 
-from legrand_async import LegrandClient, RateLimit  # noqa: E402
+from legrand_async import FileQuotaStore, LegrandClient, RateLimit  # noqa: E402
 from legrand_async.simulator import Simulator  # noqa: E402
 
 #: The ratio of the achieved rate to the limit the benchmark aims for.
 TARGET = 0.98
+#: The median cost of one acquire with a FileQuotaStore the benchmark aims for (µs).
+ACQUIRE_AIM_US = 50.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -176,6 +188,52 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+async def acquire_costs(seconds: float, store: FileQuotaStore | None) -> tuple[list[float], int]:
+    """Microseconds of every ``acquire()`` made in ``seconds``; the count the store holds."""
+    rate = RateLimit(per_second=None, per_day=None, store=store)
+    await rate.load()
+    costs: list[float] = []
+    end = time.perf_counter() + seconds
+    while True:
+        started = time.perf_counter_ns()
+        await rate.acquire()
+        costs.append((time.perf_counter_ns() - started) / 1000)
+        if started > end * 1e9:
+            break
+    await rate.flush()
+    assert rate.store_error is None, rate.store_error
+    return costs, json.loads(store.path.read_text())["used"] if store is not None else 0
+
+
+async def acquire_benchmark(seconds: float) -> bool:
+    """Print the cost of an acquire in memory and with a FileQuotaStore; whether the aim is met."""
+    with tempfile.TemporaryDirectory() as directory:
+        memory, _ = await acquire_costs(seconds, None)
+        store = FileQuotaStore(Path(directory) / "quota.json")
+        stored, kept = await acquire_costs(seconds, store)
+    print(f"RateLimit.acquire() for {seconds:g} s, one task, no wait (µs per call):")
+    print(f"{'':16}{'calls':>10}{'median':>10}{'p99':>10}{'max':>12}")
+    for name, costs in (("in memory", memory), ("FileQuotaStore", stored)):
+        costs = sorted(costs)
+        p99 = costs[int(len(costs) * 0.99)]
+        print(
+            f"{name:16}{len(costs):>10}{statistics.median(costs):>10.2f}{p99:>10.2f}"
+            f"{costs[-1]:>12.1f}"
+        )
+    median = statistics.median(stored)
+    ratio = median / statistics.median(memory)
+    print(
+        f"FileQuotaStore / in memory (median): {ratio:.2f}; the file holds {kept} of "
+        f"{len(stored)} calls"
+    )
+    ok = median <= ACQUIRE_AIM_US and kept == len(stored)
+    print(
+        f"acquire result:  {'OK' if ok else 'BELOW THE AIM'} (median {median:.2f} µs with "
+        f"FileQuotaStore, aim <= {ACQUIRE_AIM_US:g} µs)"
+    )
+    return ok
+
+
 def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
     def parse(text: str) -> int | float:
         value = kind(text)
@@ -199,10 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-limiter", action="store_true", help="the control: rate_limit=None (expect 429s)"
     )
+    parser.add_argument(
+        "--acquire-seconds", type=positive(float), default=3.0, help="acquire cost run"
+    )
+    parser.add_argument("--acquire-only", action="store_true", help="the acquire cost alone")
     args = parser.parse_args(argv)
     if args.warm_up < 0 or args.seconds > 3600 or args.thermostats > 100_000:
         parser.error("--warm-up >= 0, --seconds <= 3600, --thermostats <= 100000")
-    return asyncio.run(run(args))
+    acquire_ok = asyncio.run(acquire_benchmark(args.acquire_seconds))
+    if args.acquire_only:
+        return 0 if acquire_ok else 1
+    print()
+    status = asyncio.run(run(args))
+    return status if acquire_ok else 1
 
 
 if __name__ == "__main__":

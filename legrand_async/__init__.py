@@ -10,6 +10,7 @@
 
 from ._auth import (
     FileTokenStore,
+    LockingTokenStore,
     MemoryTokenStore,
     OAuth2Auth,
     OAuthApp,
@@ -20,7 +21,7 @@ from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
 from ._poller import Change, Poller, StatusChange, ThermostatPoller
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
-from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit
+from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
 from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
@@ -33,6 +34,7 @@ from .errors import (
     Conflict,
     DeviceBusy,
     Forbidden,
+    InvalidTokenResponse,
     LegrandError,
     NotAcceptable,
     NotFound,
@@ -48,7 +50,9 @@ from .errors import (
     StateMismatch,
     TermsExpired,
     TokenRateLimited,
+    TokenRefreshTimeout,
     TokenServerError,
+    TokenStoreError,
     TransportError,
     Unauthorized,
     WrongInput,
@@ -91,9 +95,11 @@ __all__ = [
     "FileTokenStore",
     "Forbidden",
     "Function",
+    "InvalidTokenResponse",
     "LegrandClient",
     "LegrandError",
     "LoadState",
+    "LockingTokenStore",
     "Measure",
     "Measures",
     "MemoryTokenStore",
@@ -122,6 +128,7 @@ __all__ = [
     "ServerError",
     "ServerQuotaExhausted",
     "SetStatus",
+    "SharedQuotaStore",
     "SocketPlug",
     "StateMismatch",
     "Stats",
@@ -132,8 +139,10 @@ __all__ = [
     "ThermostatPoller",
     "Token",
     "TokenRateLimited",
+    "TokenRefreshTimeout",
     "TokenServerError",
     "TokenStore",
+    "TokenStoreError",
     "Topology",
     "TransportError",
     "Unauthorized",

@@ -20,6 +20,7 @@ from ._endpoints.multisocket import MultisocketAPI
 from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
 from ._responses import error_from_response, result_from_response
 from ._routing import Route
+from ._secrets import refuse_control_characters, request_secrets, scrub
 from ._smarther import Smarther
 from ._transport.body import ACCEPT_ENCODING
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
@@ -87,6 +88,7 @@ class LegrandClient:
             raise TypeError(f"subscription_key must be a str, got {kind}")
         if not subscription_key.strip():
             raise ValueError("subscription_key must be a non-empty string")
+        refuse_control_characters("subscription_key", subscription_key)
         if access_token is not None and auth is not None:
             raise ValueError("pass access_token or auth, not both")
         if http_client is not None and transport is not None:
@@ -161,11 +163,12 @@ class LegrandClient:
             response = await self._http.send(request)
         except httpx.TransportError as exc:
             attempts = request.extensions.get(ATTEMPTS, 1)
+            text = scrub(str(exc), request_secrets(request))
             raise TransportError(
                 f"{route.method} {url.path} failed after {attempts} attempt(s): "
-                f"{type(exc).__name__}: {exc}",
+                f"{type(exc).__name__}: {text}",
                 attempts=attempts,
-            ) from exc
+            ) from (exc if text == str(exc) else None)  # a cause echoing a secret stays out
         if 200 <= response.status_code < 300:
             return result_from_response(route, response)
         raise error_from_response(
@@ -245,7 +248,10 @@ class LegrandClient:
         )
 
     async def aclose(self) -> None:
-        """Close connections (and a ``transport`` you passed; never your ``http_client``)."""
+        """Write the quota count (see ``RateLimit.flush``) and close connections (and a
+        ``transport`` you passed; never your ``http_client``)."""
+        if self.rate_limit is not None:
+            await self.rate_limit.flush()
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

@@ -13,6 +13,7 @@ import httpx
 
 from ._converters import structure
 from ._routing import Route
+from ._secrets import request_secrets, scrub_json
 from ._transport.classify import CLASSIFICATION, Classification, Kind, classify, parse_error_body
 from ._transport.headers import request_id
 from .errors import (
@@ -42,45 +43,6 @@ def _classification(response: httpx.Response, now: datetime | None) -> Classific
     return record
 
 
-def _scrub(value: Any, secrets: list[str]) -> Any:
-    """``value`` (text or parsed JSON) with every secret replaced by ``***`` (no recursion)."""
-
-    def text(item: str) -> str:
-        for secret in secrets:
-            item = item.replace(secret, "***")
-        return item
-
-    def copy(item: Any) -> Any:
-        if isinstance(item, str):
-            return text(item)
-        if isinstance(item, dict | list):
-            shell: Any = {} if isinstance(item, dict) else []
-            todo.append((item, shell))
-            return shell
-        return item
-
-    todo: list[tuple[Any, Any]] = []
-    result = copy(value)
-    while todo:
-        source, target = todo.pop()
-        if isinstance(source, dict):
-            for key, item in source.items():
-                target[copy(key)] = copy(item)
-        else:
-            target.extend(copy(item) for item in source)
-    return result
-
-
-def _secrets(request: httpx.Request) -> list[str]:
-    """The bearer token and subscription key the request carried."""
-    authorization = request.headers.get("authorization", "")
-    values = [
-        authorization.partition(" ")[2] or authorization,
-        request.headers.get("ocp-apim-subscription-key", ""),
-    ]
-    return [v for v in values if v.strip()]
-
-
 def _too_large(record: Classification) -> ResponseTooLarge:
     message = record.message or "the response body is too large"
     return ResponseTooLarge(message, status_code=record.status)
@@ -93,9 +55,9 @@ def error_from_response(response: httpx.Response, *, now: datetime, attempts: in
     if record.kind is Kind.TOO_LARGE:
         return _too_large(record)
     message, body = record.message, record.body
-    secrets = _secrets(response.request)
+    secrets = request_secrets(response.request)
     if secrets:
-        message, body = _scrub(message, secrets), _scrub(body, secrets)
+        message, body = scrub_json(message, secrets), scrub_json(body, secrets)
     message = (message or response.reason_phrase or f"HTTP {status}")[:_MAX_TEXT]
     details: dict[str, Any] = {
         "status_code": status,

@@ -97,8 +97,12 @@ def import_seed(path: str, now: datetime) -> tuple[dict[str, Any], Token | None]
         raise CLIError("--import needs PyYAML: pip install 'legrand-async[cli]'") from None
     try:
         data = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CLIError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:  # its text quotes the file: say where, never what
+        raise CLIError(f"{path} is not valid YAML{_where(exc)}") from None
     if not isinstance(data, dict):
         raise CLIError(f"{path} is not a config.yaml of the seed script")
     settings = {ours: str(data[theirs]) for ours, theirs in SEED_KEYS.items() if data.get(theirs)}
@@ -107,9 +111,24 @@ def import_seed(path: str, now: datetime) -> tuple[dict[str, Any], Token | None]
     token = None
     if access and refresh:
         expires = data.get("access_token_expires_on")
-        expires_at = datetime.fromtimestamp(float(expires), UTC) if expires else now
-        token = Token(access, refresh, expires_at)
+        try:
+            expires_at = datetime.fromtimestamp(float(expires), UTC) if expires else now
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise CLIError(f"{path}: access_token_expires_on is not epoch seconds") from None
+        try:
+            token = Token(access, refresh, expires_at)
+        except ValueError as exc:  # the message names the field, never its value
+            raise CLIError(f"{path}: {exc}") from None
     return settings, token
+
+
+def _where(exc: Exception) -> str:
+    """`` at line L, column C`` of a YAML error (1-based), when it knows."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return f" at line {mark.line + 1}, column {mark.column + 1}"
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML refuses
+    return f" at character {position}" if isinstance(position, int) else ""
 
 
 def resolve(

@@ -16,7 +16,13 @@
     │   ├── ClientSecretExpired (AADB2C90085) · AuthorizationCodeExpired (AADB2C90080)
     │   ├── RedirectUriMismatch · ReauthorizationRequired (other invalid_grant, no token)
     │   ├── StateMismatch         the redirect's state is not the one sent (raised before sending)
-    │   └── TokenRateLimited (also a RateLimited) · TokenServerError (also a ServerError)
+    │   ├── TokenRateLimited (also a RateLimited) · TokenServerError (also a ServerError)
+    │   ├── InvalidTokenResponse  the token endpoint's answer is not a usable token (also a
+    │   │                         ResponseValidationError): not JSON, blank tokens, absurd expiry
+    │   ├── TokenRefreshTimeout   a caller's timeout ran out waiting for a refresh (in flight here
+    │   │                         or in another process); also a TransportError; try again later
+    │   └── TokenStoreError       the token store holds no readable token (a directory, a huge
+    │                             or broken file, a read error); also a ValueError
     └── ResponseValidationError   the body is not JSON or does not fit the model; .errors (paths)
         └── ResponseTooLarge      the decoded body is longer than the client's max_body_size
 
@@ -40,6 +46,7 @@ __all__ = [
     "Conflict",
     "DeviceBusy",
     "Forbidden",
+    "InvalidTokenResponse",
     "LegrandError",
     "NotAcceptable",
     "NotFound",
@@ -55,7 +62,9 @@ __all__ = [
     "StateMismatch",
     "TermsExpired",
     "TokenRateLimited",
+    "TokenRefreshTimeout",
     "TokenServerError",
+    "TokenStoreError",
     "TransportError",
     "Unauthorized",
     "WrongInput",
@@ -251,6 +260,18 @@ class TokenRateLimited(RateLimited, AuthError):
 
 class TokenServerError(ServerError, AuthError):
     """5xx from the token endpoint (after retries)."""
+
+
+class InvalidTokenResponse(AuthError, ResponseValidationError):
+    """The token endpoint answered 200 with something that is not a usable token."""
+
+
+class TokenRefreshTimeout(TransportError, AuthError):
+    """A caller's timeout ran out while a token refresh it waited for was still in progress."""
+
+
+class TokenStoreError(AuthError, ValueError):
+    """The token store does not hold a readable token (the file is broken, huge or unreadable)."""
 
 
 STATUS_ERRORS: dict[int, type[APIError]] = {

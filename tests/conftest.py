@@ -73,6 +73,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    """respx on every host, no route required to be called (token endpoint tests)."""
+    with respx.mock(assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
 def mock() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         yield router

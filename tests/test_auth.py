@@ -238,12 +238,6 @@ class RecordingStore:
 
 
 @pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def app(clock: FakeClock) -> OAuthApp:
     return OAuthApp(
         CLIENT_ID,
@@ -342,6 +336,15 @@ def test_authorization_url_without_scopes(clock: FakeClock) -> None:
         ({"redirect_uri": "app.example.org/callback"}, ValueError),
         ({"redirect_uri": "ftp://app.example.org/"}, ValueError),
         ({"scopes": "comfort.read"}, TypeError),
+        ({"auth_url": "http://partners-login.eliotbylegrand.com"}, ValueError),
+        ({"auth_url": "partners-login.eliotbylegrand.com"}, ValueError),
+        ({"auth_url": "/token"}, ValueError),
+        ({"auth_url": "ftp://partners-login.eliotbylegrand.com"}, ValueError),
+        ({"auth_url": "https://partners-login.eliotbylegrand.com?p=1"}, ValueError),
+        ({"auth_url": "https://"}, ValueError),
+        ({"auth_url": "http://partners-login.eliotbylegrand.com", "transport": wire()}, ValueError),
+        ({"auth_url": None}, TypeError),
+        ({"auth_url": b"https://partners-login.eliotbylegrand.com"}, TypeError),
     ],
 )
 def test_oauth_app_bad_construction(kwargs: dict[str, Any], error: type[Exception]) -> None:
@@ -884,6 +887,62 @@ def test_oauth2_auth_bad_construction(app: OAuthApp) -> None:
         OAuth2Auth(app, MemoryTokenStore(), refresh_margin=-1)
 
 
+@pytest.mark.parametrize("store", [None, "token.json", object(), MemoryTokenStore])
+def test_oauth2_auth_needs_a_token_store(app: OAuthApp, store: Any) -> None:
+    with pytest.raises(TypeError, match="TokenStore"):
+        OAuth2Auth(app, store)
+
+
+@pytest.mark.parametrize("margin", [float("nan"), float("inf"), 1e20, "300", True])
+def test_oauth2_auth_refuses_odd_margins(app: OAuthApp, margin: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="refresh_margin"):
+        OAuth2Auth(app, MemoryTokenStore(), refresh_margin=margin)
+
+
+@pytest.mark.parametrize(
+    "auth_url",
+    ["http://localhost:8080", "http://127.0.0.1:8080/", "http://[::1]:8080", "https://sso.local"],
+)
+def test_oauth_app_accepts_https_and_loopback_http(auth_url: str) -> None:
+    app = OAuthApp(CLIENT_ID, CLIENT_SECRET, REDIRECT, auth_url=auth_url)
+    assert app.auth_url == auth_url.rstrip("/")
+
+
+@pytest.mark.parametrize("state", [123, b"state", ["state"]])
+@pytest.mark.asyncio
+async def test_exchange_code_non_str_expected_state_is_a_type_error(
+    app: OAuthApp, router: respx.MockRouter, state: Any
+) -> None:
+    route = router.post(TOKEN_URL).respond(json=grant(AT1, RT1))
+    with pytest.raises(TypeError, match="expected_state"):
+        await app.exchange_code(f"{REDIRECT}?code={CODE}&state=123", expected_state=state)
+    assert route.call_count == 0
+
+
+@pytest.mark.asyncio
+async def test_a_token_living_less_than_the_margin_is_refreshed_near_its_expiry(
+    app: OAuthApp, router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A 60 s token with the default 300 s margin: refreshed in its last tenth, not per call."""
+    refresh = router.post(TOKEN_URL).mock(
+        side_effect=[
+            httpx.Response(200, json=grant(AT2, RT2, expires_in=60)),
+            httpx.Response(200, json=grant(AT3, RT3, expires_in=60)),
+        ]
+    )
+    data = router.get(PLANTS_URL).mock(side_effect=ok)
+    store = MemoryTokenStore(token(clock, AT1, RT1, -1))
+    async with oauth_client(app, store) as (client, _):
+        for _ in range(50):
+            await plant_ids(client)
+            clock.advance(1)
+        assert refresh.call_count == 1
+        clock.advance(5)  # 55 s after the refresh: within the last tenth of its life
+        await plant_ids(client)
+        assert refresh.call_count == 2
+    assert bearers(data) == [f"Bearer {AT2}"] * 50 + [f"Bearer {AT3}"]
+
+
 @pytest.mark.asyncio
 async def test_valid_token_no_refresh(
     app: OAuthApp, router: respx.MockRouter, clock: FakeClock
@@ -1159,17 +1218,29 @@ async def test_rotated_token_saved_before_it_is_used(
 
 
 @pytest.mark.asyncio
-async def test_failed_save_never_uses_the_new_token(
-    app: OAuthApp, router: respx.MockRouter, clock: FakeClock
+async def test_failed_save_keeps_the_new_token_in_memory(
+    app: OAuthApp, router: respx.MockRouter, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    router.post(TOKEN_URL).respond(json=grant(AT2, RT2, expires_in=3600))
+    """A store that cannot be written loses nothing: the rotated token is used, kept and saved
+    by the next save; the failure is a WARNING (no secret) and ``auth.store_error``."""
+    refresh = router.post(TOKEN_URL).respond(json=grant(AT2, RT2, expires_in=3600))
     data = router.get(PLANTS_URL).mock(side_effect=ok)
     store = RecordingStore(token(clock, AT1, RT1, -1))
-    store.fail_save = OSError("disk full")
-    async with oauth_client(app, store) as (client, _):
-        with pytest.raises(OSError, match="disk full"):
-            await client.smarther.list_plants()
-    assert data.call_count == 0
+    store.fail_save = OSError(28, "No space left on device")
+    async with oauth_client(app, store) as (client, auth):
+        assert await plant_ids(client) == [PLANT]
+        assert isinstance(auth.store_error, OSError)
+        assert await plant_ids(client) == [PLANT]  # within SAVE_RETRY: no new save attempt
+        store.fail_save = None
+        clock.advance(61)  # the save is tried again, without a new refresh
+        assert await plant_ids(client) == [PLANT]
+        assert auth.store_error is None
+    assert refresh.call_count == 1
+    assert bearers(data) == [f"Bearer {AT2}"] * 3
+    assert [(t.access_token, t.refresh_token) for t in store.saved] == [(AT2, RT2)]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "No space left on device" in warnings[0].getMessage()
 
 
 @pytest.mark.asyncio

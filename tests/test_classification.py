@@ -29,7 +29,8 @@ from legrand_async import (
     RetryPolicy,
     ServerQuotaExhausted,
 )
-from legrand_async._responses import _scrub, error_from_response
+from legrand_async._responses import error_from_response
+from legrand_async._secrets import scrub_json
 from legrand_async._transport.classify import (
     CLASSIFICATION,
     Classification,
@@ -256,7 +257,7 @@ def test_the_scrubber_does_not_recurse_on_depth() -> None:
     value: Any = f"has {KEY}"
     for level in range(100_000):
         value = [value] if level % 2 else {f"k{TOKEN}": value}
-    scrubbed = _scrub(value, [KEY, TOKEN])
+    scrubbed = scrub_json(value, [KEY, TOKEN])
     for level in reversed(range(100_000)):
         if level % 2:
             (scrubbed,) = scrubbed
@@ -268,7 +269,8 @@ def test_the_scrubber_does_not_recurse_on_depth() -> None:
 
 def test_the_scrubber_keeps_shape_and_other_values() -> None:
     value = {"a": [1, 2.5, None, True, KEY], KEY: {"b": f"x{TOKEN}y"}}
-    assert _scrub(value, [KEY, TOKEN]) == {"a": [1, 2.5, None, True, "***"], "***": {"b": "x***y"}}
+    expected = {"a": [1, 2.5, None, True, "***"], "***": {"b": "x***y"}}
+    assert scrub_json(value, [KEY, TOKEN]) == expected
 
 
 # --- the 429 pause on the shared limiter is capped --------------------------------------------

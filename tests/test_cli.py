@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -71,12 +71,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("LEGRAND_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
 
 
 def token_answer(
@@ -504,6 +498,53 @@ def test_import_of_a_missing_file(tmp_path: Path, stdin_factory: Callable[..., F
 
     assert status == 1
     assert "cannot read nowhere.yaml" in stdin.collect()[1]
+
+
+BROKEN_SEEDS = {
+    # (content, line, column): each breaks on a line holding a secret
+    "unclosed-quote": (
+        f"client_id: {CLIENT_ID}\nclient_secret: '{CLIENT_SECRET}\nOcp-Apim-Subscription-Key: "
+        f'"{KEY}',
+        3,  # where the scanner gave up: the end of the file
+    ),
+    "bad-mapping": (f"client_id: {CLIENT_ID}\nclient_secret: {CLIENT_SECRET}: {KEY}\n", 2),
+    "unclosed-flow": (f"client_id: {CLIENT_ID}\nscopes: [{CLIENT_SECRET}, {KEY}\nx: 1\n", 3),
+    "tab-indent": (f"client_id: {CLIENT_ID}\n\tclient_secret: {CLIENT_SECRET}\n", 2),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN_SEEDS))
+def test_import_of_a_config_that_does_not_parse_says_where_never_what(
+    tmp_path: Path, stdin_factory: Callable[..., FakeStdin], name: str
+) -> None:
+    content, line = BROKEN_SEEDS[name]
+    seed = tmp_path / "config.yaml"
+    seed.write_text(content)
+    stdin = stdin_factory()
+
+    status = cli.main(["login", "--config", str(tmp_path / "cfg"), "--import", str(seed)])
+
+    out, err = stdin.collect()
+    assert status == 1
+    assert str(seed) in err
+    assert re.search(rf"line {line}, column \d+", err), err
+    assert_no_secrets(out, err)
+    assert CLIENT_ID not in err  # nothing of the content at all
+
+
+def test_import_of_a_config_with_control_characters_in_a_secret(
+    tmp_path: Path, stdin_factory: Callable[..., FakeStdin]
+) -> None:
+    seed = seed_config(tmp_path / "config.yaml", tokens=True)
+    seed.write_text(seed.read_text().replace(OLD_REFRESH, f'"{OLD_REFRESH}\\u0007"'))
+    stdin = stdin_factory()
+
+    status = cli.main(["login", "--config", str(tmp_path / "cfg"), "--import", str(seed)])
+
+    out, err = stdin.collect()
+    assert status == 1
+    assert "control character" in err
+    assert_no_secrets(out, err)
 
 
 # --- login --listen -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import random
 import secrets
@@ -14,6 +15,7 @@ import httpx
 
 from .._clock import Clock, SystemClock
 from .._responses import parse_error_body
+from .._secrets import refuse_control_characters, scrub
 from .._transport.borrowed import Borrowed
 from .._transport.headers import request_id
 from .._transport.retry import ATTEMPTS, IDEMPOTENT, RETRY_AFTER, RetryPolicy
@@ -22,9 +24,9 @@ from ..errors import (
     AuthError,
     AuthorizationCodeExpired,
     ClientSecretExpired,
+    InvalidTokenResponse,
     ReauthorizationRequired,
     RedirectUriMismatch,
-    ResponseValidationError,
     StateMismatch,
     TokenRateLimited,
     TokenServerError,
@@ -73,6 +75,7 @@ class OAuthApp:
         for name, value in (("client_id", client_id), ("client_secret", client_secret)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{name} must be a non-empty string")
+            refuse_control_characters(name, value)
         redirect = httpx.URL(redirect_uri) if isinstance(redirect_uri, str) else None
         if redirect is None or redirect.scheme not in ("http", "https") or not redirect.host:
             raise ValueError(
@@ -84,7 +87,7 @@ class OAuthApp:
         self._client_secret = client_secret.strip()
         self.redirect_uri = redirect_uri
         self.scopes = tuple(scopes)
-        self.auth_url = auth_url.rstrip("/")
+        self.auth_url = _checked_auth_url(auth_url, transport)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._transport = transport
         self._retry = retry
@@ -113,6 +116,8 @@ class OAuthApp:
         With ``expected_state``, the redirect's ``state`` must match it (StateMismatch otherwise,
         before any request); a bare code has no state, so it cannot pass that check.
         """
+        if expected_state is not None and not isinstance(expected_state, str):
+            raise TypeError("expected_state is the str that authorization_url() returned")
         code, state = parse_redirect(redirect_url_or_code)
         if expected_state is not None:
             if state is None:
@@ -153,22 +158,28 @@ class OAuthApp:
                 headers={"Accept": "application/json"},
                 extensions={IDEMPOTENT: False},  # a code is single-use, a refresh token rotates
             )
+            hidden = (self._client_secret, *secret_values)
             try:
                 response = await http.send(request)
             except httpx.TransportError as exc:
+                text = scrub(str(exc), hidden)
                 raise TransportError(
-                    f"POST {self.auth_url}/token failed: {type(exc).__name__}: {exc}",
+                    f"POST {self.auth_url}/token failed: {type(exc).__name__}: {text}",
                     attempts=request.extensions.get(ATTEMPTS, 1),
-                ) from exc
+                ) from (exc if text == str(exc) else None)  # a cause echoing a secret stays out
+            except httpx.DecodingError as exc:  # e.g. "Content-Encoding: gzip" over plain bytes
+                raise InvalidTokenResponse(
+                    f"the token response could not be decoded: {scrub(str(exc), hidden)}"
+                ) from None
         now = self.clock.now()
         if response.status_code != 200:
-            hidden = (self._client_secret, *secret_values)
             raise token_error(response, secrets=hidden)
         try:
             data = json.loads(response.content)
-        except ValueError:
-            raise ResponseValidationError(
-                "the token response is not JSON", status_code=response.status_code
+        except (ValueError, RecursionError):
+            raise InvalidTokenResponse(
+                "the token response is not JSON (or nested too deeply)",
+                status_code=response.status_code,
             ) from None
         return token_from_response(data, now, previous_refresh_token=previous_refresh_token)
 
@@ -177,6 +188,40 @@ class OAuthApp:
             f"OAuthApp(client_id={self.client_id!r}, client_secret='***', "
             f"redirect_uri={self.redirect_uri!r}, scopes={self.scopes!r})"
         )
+
+
+def _checked_auth_url(auth_url: str, transport: httpx.AsyncBaseTransport | None) -> str:
+    """``auth_url`` without its final slash; ValueError unless the client secret stays safe.
+
+    The secret goes to the token endpoint in every request, so the URL must be absolute https;
+    plain http only reaches a loopback host (a local simulator) or a transport of the caller's
+    that is not the network one (the in-process simulator, a test double).
+    """
+    if not isinstance(auth_url, str):
+        raise TypeError("auth_url must be a str (an absolute https URL)")
+    try:
+        url = httpx.URL(auth_url)
+    except httpx.InvalidURL:
+        raise ValueError("auth_url is not a valid URL") from None
+    host = url.host
+    if not host or url.scheme not in ("http", "https") or url.query or url.fragment:
+        raise ValueError("auth_url must be an absolute https URL without query or fragment")
+    on_network = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+    if url.scheme == "http" and on_network and not _loopback(host):
+        raise ValueError(
+            "auth_url must be https: the client secret must not cross the network in clear "
+            "(plain http is accepted for localhost / 127.0.0.1 only)"
+        )
+    return auth_url.rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_redirect(value: str) -> tuple[str, str | None]:
@@ -203,11 +248,7 @@ def token_error(response: httpx.Response, *, secrets: Sequence[str]) -> AuthErro
     """The AuthError for a failed token request (its body must have been read)."""
     status = response.status_code
     code, message, _ = parse_error_body(response.content)
-    description = message or response.reason_phrase or f"HTTP {status}"
-    for secret in secrets:
-        if secret:
-            description = description.replace(secret, "***")
-    description = description[:500]
+    description = scrub(message or response.reason_phrase or f"HTTP {status}", secrets)[:500]
     text = f"{code} {description}"
     if "AADB2C90085" in text:
         return ClientSecretExpired(

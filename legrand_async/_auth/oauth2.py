@@ -2,38 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+import logging
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Final
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from .._clock import Clock
-from ..errors import AuthError, ReauthorizationRequired, TokenRateLimited, TokenServerError
+from .._secrets import scrub
+from ..errors import (
+    AuthError,
+    ReauthorizationRequired,
+    TokenRateLimited,
+    TokenRefreshTimeout,
+    TokenServerError,
+    TokenStoreError,
+)
 from .app import OAuthApp
-from .store import TokenStore
+from .flight import Flight, fresh, timeout_seconds
+from .store import LockingTokenStore, TokenStore
 from .token import Token
 
-__all__ = ["OAuth2Auth"]
+__all__ = ["LOCK_WAIT", "SAVE_RETRY", "SHORT_LIFETIME_SHARE", "OAuth2Auth"]
 
+log = logging.getLogger("legrand_async")
 
-class _Flight:
-    """One load-or-refresh in progress; the callers that arrive meanwhile share its outcome."""
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.token: Token | None = None
-        self.error: Exception | None = None
+#: The longest wait for another process's refresh (its lock) when no timeout applies.
+LOCK_WAIT: Final = 60.0
+#: Seconds between two attempts to save a token the store refused.
+SAVE_RETRY: Final = 60.0
+#: A token living less than ``refresh_margin`` is refreshed this share of its life early.
+SHORT_LIFETIME_SHARE: Final = 0.1
+_MAX_MARGIN: Final = 86400.0
+_ROTATED_KEPT: Final = 16
 
 
 class OAuth2Auth(httpx.Auth):
     """An ``httpx.Auth`` adding ``Authorization: Bearer`` from ``store``, refreshed by ``app``.
 
-    The token is refreshed ``refresh_margin`` seconds before it expires, and once more when a
-    request is answered 401 (that request is then sent again, once). However many requests
-    wait, a single refresh is in flight; the rotated refresh token is saved to the store before
-    the new access token is used. A 401 about the subscription key does not trigger a refresh.
-    A refresh token the endpoint refused for good (expired secret, revoked grant) is not sent
-    again: later calls raise the same error until the store holds a new login.
+    The token is refreshed ``refresh_margin`` seconds before it expires (a tenth of its life
+    for a token living less than that), and once more when a request is answered 401 (that
+    request is then sent again, once). However many requests wait, a single refresh is in
+    flight, and each waits no longer than its own timeout (:class:`TokenRefreshTimeout`).
+    Once sent, a refresh always completes, is saved and becomes current, even if the caller
+    that sent it is cancelled (its cancellation takes effect then). A store that cannot be
+    written keeps nothing from working: the token stays in memory, ``store_error`` tells why,
+    and saving is tried again. A store with a ``lock()`` (``FileTokenStore``) is locked across
+    load, expiry check, refresh and save, so processes sharing it refresh once. A refresh
+    token the endpoint refused for good is not sent again until the store holds a new login.
     """
 
     def __init__(
@@ -46,34 +66,45 @@ class OAuth2Auth(httpx.Auth):
     ) -> None:
         if not isinstance(app, OAuthApp):
             raise TypeError("app must be an OAuthApp")
-        if not refresh_margin >= 0:
-            raise ValueError("refresh_margin must be >= 0")
+        if isinstance(store, type) or not isinstance(store, TokenStore):
+            raise TypeError("store must be a TokenStore (async load() and save())")
+        if isinstance(refresh_margin, bool) or not isinstance(refresh_margin, int | float):
+            raise TypeError("refresh_margin is a number of seconds")
+        if not 0 <= refresh_margin <= _MAX_MARGIN:
+            raise ValueError(f"refresh_margin must be between 0 and {_MAX_MARGIN:.0f} seconds")
         self.app = app
         self.store = store
-        self.refresh_margin = refresh_margin
+        self.refresh_margin = float(refresh_margin)
+        #: Why the store last failed (a save or a load), None once a save succeeds.
+        self.store_error: Exception | None = None
         self._clock: Clock = clock if clock is not None else app.clock
         self._token: Token | None = None
-        self._flight: _Flight | None = None
+        self._lifetime: tuple[Token, float] | None = None  # a token and its known lifetime
+        self._unsaved: Token | None = None  # the current token, if the store refused it
+        self._save_again_at = 0.0
+        self._rotated: deque[str] = deque(maxlen=_ROTATED_KEPT)  # refresh tokens spent
+        self._flight: Flight | None = None
         self._refused: tuple[str, AuthError] | None = None
 
     async def token(self) -> Token:
-        """A token good for at least ``refresh_margin`` seconds (loading or refreshing it)."""
-        token = self._token
-        if token is not None and not token.expires_within(self._clock.now(), self.refresh_margin):
-            return token
-        return await self._renew(stale=None)
+        """A token good for at least ``refresh_margin`` seconds (loading or refreshing it).
+
+        It waits for a refresh in progress at most the app's ``timeout``.
+        """
+        return await self._current(timeout_seconds(self.app._timeout))
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self.token()
+        timeout = timeout_seconds(request.extensions.get("timeout"))
+        token = await self._current(timeout)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
         if response.status_code != 401:
             return
         await response.aread()
         if b"subscription key" not in response.content:
-            token = await self._renew(stale=token)
+            token = await self._renew(stale=token, wait=timeout)
             request.headers["Authorization"] = f"Bearer {token.access_token}"
             yield request
 
@@ -83,64 +114,157 @@ class OAuth2Auth(httpx.Auth):
         raise RuntimeError("OAuth2Auth works with httpx.AsyncClient only")
         yield request  # pragma: no cover - makes this a generator
 
-    async def _renew(self, *, stale: Token | None) -> Token:
-        """Load and/or refresh the token, as a single flight shared by concurrent callers."""
+    async def _current(self, wait: float | None) -> Token:
+        token = self._token
+        if token is not None and not self._expiring(token) and not self._save_due():
+            return token
+        return await self._renew(stale=None, wait=wait)
+
+    async def _renew(self, *, stale: Token | None, wait: float | None) -> Token:
+        """Load and/or refresh the token, as a single flight shared by concurrent callers;
+        ``wait`` is the caller's timeout (seconds, None: unbounded)."""
+        deadline = None if wait is None else anyio.current_time() + wait
         while True:
             current = self._token
-            if current is not None and current is not stale and not self._expiring(current):
+            if (
+                current is not None
+                and current is not stale
+                and not self._expiring(current)
+                and not self._save_due()
+            ):
                 return current
             flight = self._flight
             if flight is None:
                 break
-            await flight.done.wait()
+            await flight.wait(deadline)
             if flight.error is not None:
-                raise flight.error
+                raise fresh(flight.error)
             if flight.token is not None:
                 return flight.token
-            # The leader was cancelled: take over.
-        flight = self._flight = _Flight()
+            # The leader stopped before sending anything: take over.
+        flight = self._flight = Flight()
         try:
-            flight.token = await self._load_or_refresh(stale)
-            return flight.token
+            token = flight.token = await self._load_or_refresh(stale, deadline)
+        except TokenRefreshTimeout:
+            raise  # out of this caller's time before sending: the others try with theirs
         except Exception as exc:
             flight.error = exc
             raise
         finally:
             self._flight = None
             flight.done.set()
+        # A leader cancelled while its refresh was on the wire stops here, the token saved.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        return token
 
     def _expiring(self, token: Token) -> bool:
-        return token.expires_within(self._clock.now(), self.refresh_margin)
+        margin = self.refresh_margin
+        if self._lifetime is not None and self._lifetime[0] is token:
+            margin = min(margin, SHORT_LIFETIME_SHARE * self._lifetime[1])
+        return token.expires_within(self._clock.now(), margin)
 
-    async def _load_or_refresh(self, stale: Token | None) -> Token:
+    def _save_due(self) -> bool:
+        return self._unsaved is not None and self._clock.monotonic() >= self._save_again_at
+
+    async def _load_or_refresh(self, stale: Token | None, deadline: float | None) -> Token:
+        async with self._locked(deadline):
+            token = await self._load()
+            if token is None:
+                raise ReauthorizationRequired(
+                    "no token is stored: sign in first (legrand-async login, or exchange_code)"
+                )
+            if (stale is not None and token.access_token == stale.access_token) or (
+                self._expiring(token)
+            ):
+                return await self._refresh(token)
+            if self._unsaved is token:
+                await self._save(token)
+            return token
+
+    @asynccontextmanager
+    async def _locked(self, deadline: float | None) -> AsyncIterator[None]:
+        """The store's lock, if it has one, waited for until ``deadline`` at most."""
+        async with AsyncExitStack() as stack:
+            if isinstance(self.store, LockingTokenStore):
+                left = LOCK_WAIT if deadline is None else deadline - anyio.current_time()
+                try:
+                    await stack.enter_async_context(self.store.lock(max(0.0, left)))
+                except TimeoutError:
+                    raise TokenRefreshTimeout(
+                        f"another process is refreshing the token of {self.store!r} (its lock "
+                        "is held) past this request's timeout; the next call tries again"
+                    ) from None
+            yield
+
+    async def _load(self) -> Token | None:
+        """The current token: the store's if it is newer than ours (another process's)."""
         token = self._token
-        if token is None or token is stale or self._expiring(token):
-            # First use, or the store may hold a newer token (another process refreshed).
+        try:
             stored = await self.store.load()
-            if stored is not None and (token is None or stored.access_token != token.access_token):
-                token = self._token = stored
-        if token is None:
-            raise ReauthorizationRequired(
-                "no token is stored: sign in first (legrand-async login, or exchange_code)"
-            )
-        if (stale is not None and token.access_token == stale.access_token) or self._expiring(
-            token
+            if stored is not None and not isinstance(stored, Token):
+                raise TokenStoreError(f"{self.store!r}.load() returned a non-Token")
+        except Exception as exc:
+            if token is None:
+                if isinstance(exc, AuthError):
+                    raise
+                raise TokenStoreError(f"{self.store!r} could not be read: {exc}") from exc
+            self._store_failed("read", exc)  # we hold a token: go on with it
+            return token
+        if (
+            stored is not None
+            and (token is None or stored.access_token != token.access_token)
+            and stored.refresh_token not in self._rotated
         ):
-            token = await self._refresh(token)
+            if token is not None:  # a newer token, just saved by another process
+                lifetime = (stored.expires_at - self._clock.now()).total_seconds()
+                self._lifetime = (stored, lifetime)
+            self._token, self._unsaved = stored, None
+            token = stored
         return token
 
     async def _refresh(self, old: Token) -> Token:
         if self._refused is not None and self._refused[0] == old.refresh_token:
-            raise self._refused[1]  # refused for good: don't ask the token endpoint again
-        try:
-            new = await self.app.refresh(old.refresh_token)
-        except AuthError as exc:
-            if not isinstance(exc, TokenRateLimited | TokenServerError):
-                self._refused = (old.refresh_token, exc)
-            raise
-        await self.store.save(new)  # persist the rotated refresh token before using the new one
-        self._token = new
+            raise fresh(self._refused[1])  # refused for good: don't ask the token endpoint again
+        # From the moment the request may be on the wire, nothing stops it: the server may
+        # rotate the refresh token, and only this answer holds the new one.
+        with anyio.CancelScope(shield=True):
+            sent_at = self._clock.now()
+            try:
+                new = await self.app.refresh(old.refresh_token)
+            except AuthError as exc:
+                if not isinstance(exc, TokenRateLimited | TokenServerError):
+                    self._refused = (old.refresh_token, exc)
+                raise
+            if new.refresh_token != old.refresh_token:
+                self._rotated.append(old.refresh_token)
+            self._lifetime = (new, (new.expires_at - sent_at).total_seconds())
+            await self._save(new)  # persist the rotated refresh token before using the new one
+            self._token = new
         return new
+
+    async def _save(self, token: Token) -> None:
+        try:
+            await self.store.save(token)
+        except Exception as exc:  # full disk, read-only directory...: keep the token anyway
+            self._unsaved = token
+            self._save_again_at = self._clock.monotonic() + SAVE_RETRY
+            self._store_failed("save the new token to", exc)
+        else:
+            self._unsaved = None
+            self.store_error = None
+
+    def _store_failed(self, action: str, exc: Exception) -> None:
+        self.store_error = exc
+        token = self._unsaved or self._token
+        secrets = (token.access_token, token.refresh_token) if token is not None else ()
+        log.warning(
+            "could not %s %r (%s: %s); the token is kept in memory and saved again later",
+            action,
+            self.store,
+            type(exc).__name__,
+            scrub(str(exc), secrets),
+        )
 
     def __repr__(self) -> str:
         return f"OAuth2Auth(app={self.app!r}, store={self.store!r})"
+

@@ -1,0 +1,93 @@
+"""Secrets at the edges: refuse control characters where they enter, scrub them from error text.
+
+One place for both rules, used by the client core (subscription key, bearer token), the token
+flow (client secret, code, refresh token), token parsing and the token stores.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import httpx
+
+__all__ = ["refuse_control_characters", "request_secrets", "scrub", "scrub_json"]
+
+_HIDDEN = "***"
+
+
+def refuse_control_characters(name: str, value: str) -> None:
+    """ValueError if ``value`` holds a control character (CR, LF, NUL, DEL, C1...).
+
+    The message names the setting, never the value: such a value would split a header, end a
+    log line early or hide in a terminal.
+    """
+    for position, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(
+                f"{name} contains a control character (U+{ord(char):04X} at position "
+                f"{position}): refused, check how it was copied"
+            )
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways a secret shows up in an exception's text: as is, URL-encoded, repr-escaped."""
+    as_bytes = repr(secret.encode("utf-8", "backslashreplace"))[2:-1]
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), repr(secret)[1:-1], as_bytes}
+    return {form for form in forms if form}
+
+
+def _all_forms(secrets: Iterable[str]) -> list[str]:
+    forms = {form for secret in secrets if secret and secret.strip() for form in _forms(secret)}
+    return sorted(forms, key=len, reverse=True)  # longest first: no half-hidden secret
+
+
+def _replace(text: str, forms: list[str]) -> str:
+    for form in forms:
+        text = text.replace(form, _HIDDEN)
+    return text
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (in any of the forms it may be echoed in) replaced by ``***``."""
+    return _replace(text, _all_forms(secrets))
+
+
+def scrub_json(value: Any, secrets: list[str]) -> Any:
+    """``value`` (text or parsed JSON) with every secret replaced by ``***``.
+
+    A loop, not recursion: a body nested thousands deep is scrubbed like any other.
+    """
+    forms = _all_forms(secrets)
+    todo: list[tuple[Any, Any]] = []
+
+    def copy(item: Any) -> Any:
+        if isinstance(item, str):
+            return _replace(item, forms)
+        if isinstance(item, dict | list):
+            shell: Any = {} if isinstance(item, dict) else []
+            todo.append((item, shell))
+            return shell
+        return item
+
+    result = copy(value)
+    while todo:
+        source, target = todo.pop()
+        if isinstance(source, dict):
+            for key, item in source.items():
+                target[copy(key)] = copy(item)
+        else:
+            target.extend(copy(item) for item in source)
+    return result
+
+
+def request_secrets(request: httpx.Request) -> list[str]:
+    """The bearer token and subscription key a request carries."""
+    authorization = request.headers.get("authorization", "")
+    values = [
+        authorization.partition(" ")[2] or authorization,
+        request.headers.get("ocp-apim-subscription-key", ""),
+    ]
+    return [v for v in values if v.strip()]

@@ -1,0 +1,302 @@
+"""The limiter: per-second and per-day windows, a pause on 429, a fail-fast on long waits.
+
+Built on anyio primitives only, so it runs under asyncio and trio. Clients given the same
+:class:`RateLimit` share one budget (same subscription key and user). The daily count is kept in
+:mod:`.day_count`, its store is written behind by :class:`.quota_sync.QuotaSync`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import UTC, datetime, time
+from typing import ClassVar
+
+import anyio
+import attrs
+
+from .._clock import Clock, SystemClock
+from ..errors import QuotaExhausted
+from .day_count import MAX_EXHAUSTION, Charge, DayCount
+from .day_window import later, window_start
+from .quota_store import QuotaStore
+from .quota_sync import QuotaSync
+
+__all__ = ["MAX_EXHAUSTION", "MAX_PAUSE", "Quota", "RateLimit"]
+
+#: The longest a 429 pauses the limiter, whatever ``Retry-After`` says (seconds): a 429 is the
+#: gateway's short-term limit; a spent day is a 403.
+MAX_PAUSE = 3600.0
+
+
+@attrs.frozen
+class Quota:
+    """A snapshot of the quota: calls spent and left today, when the day resets, any pause."""
+
+    used_today: int
+    remaining_today: int | None
+    resets_at: datetime
+    paused_until: datetime | None
+    per_second: float | None
+    per_day: int | None
+
+
+def _real(name: str, value: object, *, zero: bool) -> None:
+    """A finite number, > 0 (or >= 0 with ``zero``)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, not a bool: {value!r}")
+    if not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def _count(name: str, value: object) -> None:
+    """An int >= 1."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an int, not a bool: {value!r}")
+    if not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1 or None, got {value!r}")
+
+
+class RateLimit:
+    """Per-second and per-day limits, checked together and spent together, first come first served.
+
+    - ``per_second``: calls started in any one-second window; ``per_day``: calls per day, the day
+      starting at ``day_resets_at`` (an aware time; default midnight UTC, as the gateway's quota
+      is not documented to follow a zone); the day never goes backwards (a clock stepping back
+      stays in the newest day seen), and a DST night has exactly one reset;
+    - a wait longer than ``max_wait`` seconds raises :class:`QuotaExhausted` at once;
+    - ``max_concurrency`` caps requests in flight;
+    - a 429 pauses every request for the server's ``Retry-After`` (at most :data:`MAX_PAUSE`); a
+      403 "Out of call volume quota" marks the day spent until "replenished in hh:mm:ss";
+    - ``store`` keeps today's count (and a 403's "spent until") across restarts, written behind
+      by the first call ``flush_delay`` seconds after the last write, at once after a 403 or
+      429, and by :meth:`flush` (which a client's ``aclose`` calls). A store that fails never
+      fails a call: the count lives on in memory, the failure is logged and kept in
+      :attr:`store_error`.
+
+    Every attempt on the wire counts (the limiter sits inside the retry loop); a call cancelled
+    before it is handed to the wire is not counted. Give several clients the same object to
+    share one budget.
+    """
+
+    #: The longest a 429 pauses the limiter (seconds).
+    MAX_PAUSE: ClassVar[float] = MAX_PAUSE
+    #: The longest a 403 marks the quota spent (seconds).
+    MAX_EXHAUSTION: ClassVar[float] = MAX_EXHAUSTION
+
+    def __init__(
+        self,
+        per_second: float | None = None,
+        per_day: int | None = 500,
+        max_wait: float = 60.0,
+        max_concurrency: int | None = None,
+        day_resets_at: time = time(0, 0, tzinfo=UTC),
+        *,
+        store: QuotaStore | None = None,
+        clock: Clock | None = None,
+        flush_delay: float = 1.0,
+    ) -> None:
+        if per_second is not None:
+            _real("per_second", per_second, zero=False)
+        if per_day is not None:
+            _count("per_day", per_day)
+        _real("max_wait", max_wait, zero=True)
+        if max_concurrency is not None:
+            _count("max_concurrency", max_concurrency)
+        if not isinstance(day_resets_at, time):
+            raise TypeError(f"day_resets_at must be a datetime.time, got {day_resets_at!r}")
+        if day_resets_at.tzinfo is None:
+            raise ValueError("day_resets_at must be an aware time, e.g. time(0, tzinfo=UTC)")
+        _real("flush_delay", flush_delay, zero=True)
+        if store is not None and not isinstance(store, QuotaStore):
+            raise TypeError(f"store must be a QuotaStore (load and save), got {store!r}")
+        self.per_second = per_second
+        self.per_day = per_day
+        self.max_wait = max_wait
+        self.max_concurrency = max_concurrency
+        self.day_resets_at = day_resets_at
+        self.store = store
+        self.flush_delay = flush_delay
+        self.clock: Clock | None = clock
+        self._lock = anyio.Lock()
+        self._slots = anyio.CapacityLimiter(max_concurrency) if max_concurrency else None
+        self._starts: deque[float] = deque()
+        self._days = DayCount(day_resets_at)
+        self._paused_until = 0.0  # monotonic
+        self._sync = (
+            None
+            if store is None
+            else QuotaSync(store, self._days, lambda: self._now_clock, flush_delay)
+        )
+
+    @classmethod
+    def starter_kit(cls) -> RateLimit:
+        """The Starter Kit subscription: 500 calls a day per user (the default of every client).
+
+        The gateway's short-term rate is not documented, so no per-second pace is assumed; a
+        429 still pauses every request for the wait the server asks.
+        """
+        return cls(per_second=None, per_day=500)
+
+    def bind(self, clock: Clock) -> None:
+        """Use ``clock`` unless the limiter already has one (the first client's wins)."""
+        if self.clock is None:
+            self.clock = clock
+
+    def now(self) -> datetime:
+        """The limiter's clock's time (aware UTC)."""
+        return self._now_clock.now()
+
+    @property
+    def _now_clock(self) -> Clock:
+        if self.clock is None:
+            self.clock = SystemClock()
+        return self.clock
+
+    @property
+    def store_error(self) -> Exception | None:
+        """The store's last failure (load or save), None while it works (or without a store)."""
+        return self._sync.error if self._sync is not None else None
+
+    def window_start(self, now: datetime) -> datetime:
+        """When the daily window containing ``now`` began (aware UTC)."""
+        return window_start(self.day_resets_at, now)
+
+    def snapshot(self) -> Quota:
+        """The quota now (never raises, whatever the clock or the server said)."""
+        clock = self._now_clock
+        now = clock.now()
+        shown = self._days.shown(now)
+        spent_until = self._days.spent_until(now)
+        used = self._days.used_in(shown)
+        remaining = None if self.per_day is None else max(0, self.per_day - used)
+        full_until = self._days.full_until(shown, self.per_day) if self.per_day else None
+        if spent_until is not None:
+            remaining = 0
+        pause = self._paused_until - clock.monotonic()
+        return Quota(
+            used_today=used,
+            remaining_today=remaining,
+            resets_at=spent_until or full_until or self._days.newest_end,
+            paused_until=later(now, pause) if pause > 0 else None,
+            per_second=self.per_second,
+            per_day=self.per_day,
+        )
+
+    async def acquire(self) -> None:
+        """Wait for a slot in every window and spend it; QuotaExhausted if the wait is too long."""
+        clock = self._now_clock
+        deadline = clock.monotonic() + self.max_wait  # bounds the whole wait, queue included
+        async with self._lock:  # FIFO: waiters are served in the order they came
+            if self._sync is not None and not self._sync.loaded:
+                await self._sync.load()
+            mono, charge = await self._take_a_slot(clock, deadline)
+        if self._sync is not None and self._sync.due(mono):
+            try:
+                await self._sync.flush_unless_busy()  # outside the lock: others go on meanwhile
+            except BaseException:  # cancelled before the request went out: not counted
+                self._refund(charge, mono)
+                raise
+
+    async def _take_a_slot(self, clock: Clock, deadline: float) -> tuple[float, Charge]:
+        while True:
+            now, mono = clock.now(), clock.monotonic()
+            shown = self._days.shown(now)
+            spent_until = self._days.spent_until(now)
+            if spent_until is not None:
+                raise self._exhausted(spent_until, shown)
+            if self.per_day is not None:
+                full_until = self._days.full_until(shown, self.per_day)
+                if full_until is not None:
+                    raise self._exhausted(full_until, shown)
+            wait = max(0.0, self._paused_until - mono)
+            if self.per_second is not None:
+                # N calls a second, or one call every 1/per_second seconds below one.
+                allowed = max(1, math.floor(self.per_second))
+                window = 1.0 if self.per_second >= 1 else 1.0 / self.per_second
+                while self._starts and self._starts[0] <= mono - window:
+                    self._starts.popleft()
+                if len(self._starts) >= allowed:
+                    wait = max(wait, self._starts[0] + window - mono)
+            if wait <= 0:
+                break
+            if mono + wait > deadline:
+                raise self._exhausted(later(now, wait), shown)
+            await clock.sleep(wait)
+        if self.per_second is not None:
+            self._starts.append(mono)
+        charge = self._days.charge(shown)
+        self._changed()
+        return mono, charge
+
+    def _refund(self, charge: Charge, mono: float) -> None:
+        self._days.refund(charge)
+        if mono in self._starts:
+            self._starts.remove(mono)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._sync is not None:
+            self._sync.changed()
+
+    def _exhausted(self, resets_at: datetime, shown: datetime) -> QuotaExhausted:
+        return QuotaExhausted(
+            f"call quota exhausted until {resets_at.isoformat(timespec='seconds')} "
+            f"({self._days.used_in(shown)} of {self.per_day or 'unlimited'} calls used today)",
+            resets_at=resets_at,
+        )
+
+    async def load(self) -> None:
+        """Read the store, once: today's count and any "spent until" it kept."""
+        if self._sync is not None and not self._sync.loaded:
+            async with self._lock:
+                if not self._sync.loaded:
+                    await self._sync.load()
+
+    async def flush(self) -> None:
+        """Write the count (and a 403's "spent until") to the store now, if it changed.
+
+        A no-op without a store. Never raises for the store (see :attr:`store_error`), and
+        shielded from cancellation so that closing from a cancelled task keeps the count.
+        """
+        if self._sync is not None:
+            await self._sync.flush()
+
+    save = flush  # the name of flush() before the count was written behind
+
+    def in_flight(self) -> AbstractAsyncContextManager[object]:
+        """A slot among the ``max_concurrency`` requests in flight (none needed without a cap)."""
+        return self._slots if self._slots is not None else nullcontext()
+
+    def pause(self, seconds: float, *, cap: float | None = None) -> None:
+        """Hold every request for ``seconds`` (the server's 429 says so), at most ``cap`` and
+        never more than :data:`MAX_PAUSE`; a wait that is not positive (or NaN) holds nothing."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"seconds must be a number, got {type(seconds).__name__}")
+        ceiling = MAX_PAUSE if cap is None or not cap < MAX_PAUSE else cap
+        wait = min(seconds, ceiling)
+        if not wait > 0:
+            return
+        self._paused_until = max(self._paused_until, self._now_clock.monotonic() + wait)
+        if self._sync is not None:
+            self._sync.urgent()
+
+    def exhaust(self, resets_at: datetime | None) -> None:
+        """The server says the day's quota is spent (403): fail fast until ``resets_at`` (at most
+        :data:`MAX_EXHAUSTION` seconds ahead; the end of the day window when None)."""
+        self._days.mark_spent(resets_at, self._now_clock.now())
+        self._changed()
+        if self._sync is not None:
+            self._sync.urgent()
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimit(per_second={self.per_second!r}, per_day={self.per_day!r}, "
+            f"max_wait={self.max_wait!r}, max_concurrency={self.max_concurrency!r})"
+        )

@@ -1,0 +1,171 @@
+"""Where a limiter keeps today's count across restarts, and shares it between processes."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import anyio.to_thread
+import filelock
+
+from .._files import write_private
+
+__all__ = ["FileQuotaStore", "QuotaStore", "SharedQuotaStore", "Stored"]
+
+#: ``(start of the day window, calls used in it[, spent until])``.
+Stored = tuple[datetime, int] | tuple[datetime, int, datetime | None]
+
+#: Seconds a write waits for another process holding the file's lock before it fails (and is
+#: tried again on the next flush).
+LOCK_TIMEOUT = 10.0
+
+
+@runtime_checkable
+class QuotaStore(Protocol):
+    """Keeps today's count across restarts.
+
+    A store that also keeps the server's "quota spent until" (a 403) returns it as a third item
+    of ``load()`` and takes it as ``save(..., exhausted_until=...)``; :class:`FileQuotaStore` does.
+    """
+
+    async def load(self) -> Stored | None:
+        """``(start of the day window, calls used in it[, spent until])``, or None."""
+        ...
+
+    async def save(self, day: datetime, used: int) -> None:
+        """Record the count of the window that started at ``day``."""
+        ...
+
+
+@runtime_checkable
+class SharedQuotaStore(QuotaStore, Protocol):
+    """A store several processes (several limiters) write at once without losing counts."""
+
+    async def merge(
+        self,
+        writer: str,
+        day: datetime,
+        calls: int,
+        *,
+        exhausted_until: datetime | None,
+        now: datetime,
+    ) -> Stored | None:
+        """Make ``calls`` the count of ``writer`` in the window that started at ``day``, and
+        return the whole record: every writer's calls, the latest "spent until" (one that is
+        not after the writer's ``now`` is dropped).
+
+        ``calls`` is absolute (not added): a merge repeated after a cancelled one counts once.
+        A record of an earlier window is replaced; one of a later window is left as it is.
+        """
+        ...
+
+
+def _instant(text: object) -> datetime:
+    if not isinstance(text, str):
+        raise TypeError("not a date")
+    when = datetime.fromisoformat(text)
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _parse(data: Any) -> Stored | None:
+    """A stored record, or None when it is not one (a broken count is not worth failing for)."""
+    try:
+        day, used = _instant(data["day"]), data["used"]
+        if isinstance(used, bool) or not isinstance(used, int) or used < 0:
+            return None
+        until = data.get("exhausted_until")
+        return (day, used) if until is None else (day, used, _instant(until))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        return None
+
+
+def _latest(one: datetime | None, other: datetime | None) -> datetime | None:
+    return other if one is None else one if other is None else max(one, other)
+
+
+class FileQuotaStore:
+    """Today's count in a small JSON file (written atomically, mode 0600), shared safely by every
+    process that uses the same path.
+
+    Writes take a lock file beside it (``<name>.lock``) and merge: each limiter's calls are
+    added to the others' (see :class:`SharedQuotaStore`), so two processes never lose each
+    other's counts. Reads take no lock (a write is an atomic rename).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = filelock.FileLock(
+            self.path.with_name(self.path.name + ".lock"), timeout=LOCK_TIMEOUT
+        )
+        self._written: dict[str, tuple[datetime, int]] = {}  # writer -> its calls in the file
+        self._guard = threading.Lock()  # one merge of this object at a time
+
+    async def load(self) -> Stored | None:
+        return await anyio.to_thread.run_sync(self._read)
+
+    async def save(
+        self, day: datetime, used: int, *, exhausted_until: datetime | None = None
+    ) -> None:
+        """Replace the record with this count (the limiter itself merges: :meth:`merge`)."""
+        await anyio.to_thread.run_sync(self._locked, self._write, (day, used, exhausted_until))
+
+    async def merge(
+        self,
+        writer: str,
+        day: datetime,
+        calls: int,
+        *,
+        exhausted_until: datetime | None,
+        now: datetime,
+    ) -> Stored | None:
+        return await anyio.to_thread.run_sync(
+            self._locked, self._merge, (writer, day, calls, exhausted_until, now)
+        )
+
+    def _locked(self, write: Any, args: tuple[Any, ...]) -> Any:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._guard, self._lock:
+            return write(*args)
+
+    def _read(self) -> Stored | None:
+        try:
+            return _parse(json.loads(self.path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, RecursionError):  # not JSON (or not UTF-8, or absurdly nested)
+            return None
+
+    def _merge(
+        self,
+        writer: str,
+        day: datetime,
+        calls: int,
+        exhausted_until: datetime | None,
+        now: datetime,
+    ) -> Stored:
+        current = self._read()
+        if current is not None and current[0] > day:
+            return current  # another process is in a later window already
+        others = 0
+        if current is not None and current[0] == day:
+            done_day, done = self._written.get(writer, (None, 0))
+            others = max(0, current[1] - (done if done_day == day else 0))
+        kept = current[2] if current is not None and len(current) > 2 else None
+        until = _latest(exhausted_until, kept)
+        if until is not None and until <= now:
+            until = None
+        self._write(day, others + calls, until)
+        self._written[writer] = (day, calls)
+        return day, others + calls, until
+
+    def _write(self, day: datetime, used: int, exhausted_until: datetime | None) -> None:
+        record: dict[str, object] = {"day": day.isoformat(), "used": used}
+        if exhausted_until is not None:
+            record["exhausted_until"] = exhausted_until.isoformat()
+        write_private(self.path, json.dumps(record).encode())
+
+    def __repr__(self) -> str:
+        return f"FileQuotaStore({str(self.path)!r})"

@@ -1,0 +1,180 @@
+"""Writing the daily count behind the limiter: no I/O on the way to a slot, no count lost.
+
+A call only marks the count changed. The first call ``flush_delay`` seconds after the last
+write (or right after a 403 or 429) writes it, after it has its slot and has let go of the
+limiter's lock, so other callers go on meanwhile; a write already under way is not waited for.
+:meth:`QuotaSync.flush` writes whatever is left (a client's ``aclose``). Writes are absolute
+(the count, or this writer's calls for a :class:`SharedQuotaStore`), so one repeated after a
+failure or a cancellation counts once. A store that raises (or does not answer within
+:data:`STORE_TIMEOUT`) never fails a call: the failure is logged at WARNING once per streak and
+kept in :attr:`QuotaSync.error`, writes are tried every :data:`FAILING_DELAY` seconds meanwhile,
+and the next one that succeeds catches up.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from .._clock import Clock
+from .day_count import DayCount
+from .quota_store import QuotaStore, SharedQuotaStore, Stored
+
+__all__ = ["FAILING_DELAY", "STORE_TIMEOUT", "QuotaSync"]
+
+log = logging.getLogger("legrand_async")
+
+#: Seconds a load or a write waits for a store that does not answer before giving up (real
+#: time; the count stays in memory, and the failure is logged like any other).
+STORE_TIMEOUT = 10.0
+#: Seconds between two writes while the store fails (or ``flush_delay`` if longer).
+FAILING_DELAY = 30.0
+
+
+def _keeps_exhaustion(store: QuotaStore) -> bool:
+    try:
+        return "exhausted_until" in inspect.signature(store.save).parameters
+    except (TypeError, ValueError):  # no signature to read: save the count only
+        return False
+
+
+class QuotaSync:
+    """A limiter's count kept in ``store``: loaded once, written behind."""
+
+    def __init__(
+        self, store: QuotaStore, days: DayCount, clock: Callable[[], Clock], delay: float
+    ) -> None:
+        self.store = store
+        self.delay = delay
+        self.loaded = False
+        #: The store's last failure, None once a write succeeds.
+        self.error: Exception | None = None
+        self._days = days
+        self._clock = clock
+        self._writer = uuid.uuid4().hex  # this limiter, among the writers of a shared store
+        self._shared = isinstance(store, SharedQuotaStore)
+        self._keeps_exhaustion = _keeps_exhaustion(store)
+        self._version = self._written_version = 0
+        self._written: tuple[datetime | None, int] = (None, 0)  # own calls the store holds
+        self._last_write = 0.0
+        self._urgent = False
+        self._load_failed = False
+        self._writing = anyio.Lock()
+
+    def changed(self) -> None:
+        """The count (or the "spent until") changed."""
+        self._version += 1
+
+    def urgent(self) -> None:
+        """Write at the next chance, without waiting for ``flush_delay`` (a 403 or 429)."""
+        self._urgent = True
+
+    @property
+    def dirty(self) -> bool:
+        return self._version != self._written_version
+
+    def due(self, mono: float) -> bool:
+        """Whether the call that just got its slot should write the count."""
+        delay = self.delay if self.error is None else max(self.delay, FAILING_DELAY)
+        return self.dirty and (self._urgent or mono - self._last_write >= delay)
+
+    async def load(self) -> None:
+        """Read the store (the caller holds the limiter's lock)."""
+        await self._within_timeout("load", self._read)
+        self.loaded = True
+        self._last_write = self._clock().monotonic()
+
+    async def _read(self) -> None:
+        try:
+            self._adopt(await self.store.load())
+        except Exception as exc:  # a store failure (or a record it should not hold) fails no call
+            self._load_failed = True
+            self._failed("load", exc)
+            return
+        self._load_failed = False
+
+    def _adopt(self, stored: Stored | None) -> None:
+        if stored is None:
+            return
+        day, used = stored[0], stored[1]
+        written_day, written = self._written
+        now = self._clock().now()
+        self._days.adopt(day, used, written if day == written_day else 0, now)
+        self._days.adopt_spent(stored[2] if len(stored) > 2 else None, now)
+
+    async def flush_unless_busy(self) -> None:
+        """Write the count, unless another task is writing it already."""
+        try:
+            self._writing.acquire_nowait()
+        except anyio.WouldBlock:
+            return
+        try:
+            await self._within_timeout("save", self._write)
+        finally:
+            self._writing.release()
+
+    async def flush(self) -> None:
+        """Write the count if it changed, shielded from cancellation."""
+        if self.dirty:
+            with anyio.CancelScope(shield=True):
+                await self._within_timeout("save", self._write_when_free)
+
+    async def _write_when_free(self) -> None:
+        async with self._writing:
+            if self.dirty:
+                await self._write()
+
+    async def _within_timeout(self, action: str, work: Callable[[], Awaitable[None]]) -> None:
+        with anyio.move_on_after(STORE_TIMEOUT) as scope:
+            await work()
+        if scope.cancelled_caught:
+            self._load_failed = self._load_failed or action == "load"
+            self._failed(action, TimeoutError(f"no answer in {STORE_TIMEOUT:g} s"))
+
+    async def _write(self) -> None:
+        if not self.loaded or self._load_failed:  # a stored count is not overwritten unread
+            await self._read()
+            self.loaded = True
+        days, now = self._days, self._clock().now()
+        version, day, own, until = self._version, days.newest, days.own, days.spent_until(now)
+        self._urgent = False
+        self._last_write = self._clock().monotonic()
+        if day is None:
+            self._written_version = version
+            return
+        store: Any = self.store  # save() may take exhausted_until, which QuotaStore leaves out
+        try:
+            if self._shared:
+                stored = await store.merge(self._writer, day, own, exhausted_until=until, now=now)
+            elif self._keeps_exhaustion and until is not None:
+                stored = await store.save(day, days.others + own, exhausted_until=until)
+            else:
+                stored = await store.save(day, days.others + own)
+            self._written = (day, own)
+            self._written_version = version
+            if self._shared:
+                self._adopt(stored)
+        except Exception as exc:  # a store failure never fails a call
+            self._failed("save", exc)
+            return
+        if self.error is not None:
+            log.info("quota store %s works again", type(self.store).__name__)
+            self.error = None
+
+    def _failed(self, action: str, exc: Exception) -> None:
+        if self.error is None:
+            log.warning(
+                "quota store %s: %s failed (%s: %s); the count lives on in memory and is "
+                "saved again later",
+                type(self.store).__name__,
+                action,
+                type(exc).__name__,
+                exc,
+            )
+        self.error = exc
