@@ -683,17 +683,27 @@ async def test_a_failed_discovery_is_tried_again_with_backoff(
 @pytest.mark.asyncio
 async def test_quota_exhausted_waits_for_the_reset_then_goes_on(fake: Clock) -> None:
     # The gateway counts 6 calls a day (another app spent the rest): the local limiter thinks
-    # there are 8 to spend, so the second cycle (at 18:00, 6 h after the first: 8 calls for 4
-    # thermostats in 12 h) meets the gateway's 403 on its third read.
+    # there are 8 to spend, so the second cycle (in the evening, paced to keep the reserve)
+    # meets the gateway's 403 on its third read.
     sim = fleet(fake, plants=2, per_plant=2, per_day=6)
     targets = thermostats(sim)
+    reads: list[datetime] = []
     async with sim_client(sim, fake, per_day=10) as client:
-        poller = client.poll_thermostats(targets, interval=60)
+
+        async def fetch(target: tuple[str, str]) -> ChronothermostatStatus:
+            reads.append(fake.now())
+            return await client.smarther.get_status(*target)
+
+        poller = client.poll(fetch, targets, interval=60, key=thermostat_state)
         await run_for(poller, fake, 13 * 3600)  # 12:00 to 01:00
-    assert set(poller.errors) == {"QuotaExhausted"}
+    assert poller.errors == Counter({"QuotaExhausted": 1})
     assert isinstance(poller.last_error, QuotaExhausted)
-    assert [round(s) for s in fake.sleeps] == [6 * 3600, 6 * 3600]  # to 18:00, to midnight
-    # 6 reads before midnight; at midnight the two left out at 18:00 are read first.
+    midnight = datetime(2026, 11, 22, tzinfo=UTC)
+    refused = reads[6]
+    assert refused < midnight
+    assert (midnight - refused).total_seconds() in fake.sleeps  # slept to the reset
+    # At midnight the two thermostats left out were read first, then the new day's pace.
+    assert reads[7:] == [midnight, midnight]
     assert poller.polls == 6 + 2
     assert poller.cycles == 2
     assert sim.calls_today == 2

@@ -16,7 +16,7 @@ import attrs
 
 from .._transport.ratelimit import Quota
 
-__all__ = ["DEFAULT_INTERVAL", "UNLIMITED", "Pace", "pace"]
+__all__ = ["ATTEMPTS", "DEFAULT_INTERVAL", "UNLIMITED", "Pace", "pace"]
 
 #: Seconds between two reads of a target when neither ``interval`` nor a daily quota says.
 DEFAULT_INTERVAL: Final = 300.0
@@ -24,6 +24,9 @@ DEFAULT_INTERVAL: Final = 300.0
 HORIZON: Final = 3600.0
 #: Reads affordable when no daily quota counts them.
 UNLIMITED: Final = sys.maxsize
+#: The calls one read may make (RetryPolicy's default attempts): the room kept, per read, in
+#: what is left to spend, so that the retries of a batch do not eat into the reserve.
+ATTEMPTS: Final = 4
 
 
 @attrs.frozen
@@ -45,6 +48,11 @@ class Pace:
     def limited(self) -> bool:
         """Whether a per-second limit spaces the reads."""
         return self.fastest > 0
+
+    def at_once(self, most: int) -> int:
+        """Calls to start together, at most ``most``: fewer when what is left to spend would
+        not cover their retries (one at a time at the end of the budget)."""
+        return max(1, min(most, self.affordable // ATTEMPTS))
 
 
 def pace(

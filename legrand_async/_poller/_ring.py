@@ -184,8 +184,8 @@ class _BasePoller(Generic[T, V, C]):
         """When the next discovery call is due (monotonic; inf: never)."""
         return math.inf
 
-    async def _discover(self, affordable: int) -> None:
-        """Make the discovery calls due, at most ``affordable`` of them."""
+    async def _discover(self, p: Pace) -> None:
+        """Make the discovery calls due, as many at once as ``p`` allows."""
         raise NotImplementedError
 
     def _judge(self, outcome: Outcome, tally: Tally) -> Verdict:
@@ -257,7 +257,7 @@ class _BasePoller(Generic[T, V, C]):
             return
         if discover and (not poll or self._turn):
             self._turn = False
-            await self._discover(p.affordable)
+            await self._discover(p)
             return
         self._turn = True
         await self._read(p, first)
@@ -294,7 +294,7 @@ class _BasePoller(Generic[T, V, C]):
         chunk = self._batch
         if not p.limited:
             chunk *= max(1, min(_CHUNK, math.floor(_GRAIN / (chunk * per_read or 1e-9))))
-        batch = list(islice(queue, min(chunk, len(queue), p.affordable)))
+        batch = list(islice(queue, min(len(queue), p.at_once(chunk))))
         if first:  # only the targets never read: the others keep the ring's pace
             fresh = self._fresh
             batch = batch[: next((i for i, t in enumerate(batch) if t not in fresh), len(batch))]

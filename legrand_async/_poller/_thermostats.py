@@ -16,6 +16,7 @@ from ..models.smarther import ChronothermostatStatus, Module
 from . import _arguments
 from ._discovery import Discovery, Plan, module_id, plant_id
 from ._outcomes import Outcome, Tally, Verdict, run_all
+from ._pacing import Pace
 from ._ring import _BasePoller
 
 __all__ = ["DISCOVERY_INTERVAL", "StatusChange", "ThermostatPoller", "thermostat_state"]
@@ -143,7 +144,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
     def _discovery_next(self) -> float:
         return super()._discovery_next() if self._plan is None else self._plan.next_at()
 
-    async def _discover(self, affordable: int) -> None:
+    async def _discover(self, p: Pace) -> None:
         plan = self._plan
         assert plan is not None
         if plan.list_due(self._clock.monotonic()):
@@ -153,7 +154,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
             finally:
                 tally = self._listed(listing[0])
         else:
-            plants = plan.due_plants(self._clock.monotonic(), min(self._batch, affordable))
+            plants = plan.due_plants(self._clock.monotonic(), p.at_once(self._batch))
             topologies: list[Outcome | None] = [None] * len(plants)
             calls = [partial(self._smarther.get_topology, plant) for plant in plants]
             try:
