@@ -85,9 +85,10 @@ async def run(args: argparse.Namespace) -> int:
 class DemoClock:
     """``base``'s time sped up ``speed`` times, from ``start``; no sleep goes past ``length``.
 
-    ``monotonic()`` counts simulated seconds from 0. A sleep always moves the clock by what it
-    asked (whatever ``base``'s resolution); one that reaches ``length`` ends there and cancels
-    the scope of :meth:`until_the_end`.
+    ``monotonic()`` counts simulated seconds from 0, once :meth:`begin` is called (the sign-in
+    comes first, in no time). A sleep always moves the clock by what it asked (whatever
+    ``base``'s resolution); one that reaches ``length`` ends there and cancels the scope of
+    :meth:`until_the_end`.
     """
 
     def __init__(self, base: Clock, *, speed: float, start: datetime, length: float) -> None:
@@ -95,12 +96,19 @@ class DemoClock:
         self.speed = speed
         self.start = start
         self.length = length
-        self._origin = base.monotonic()
+        self._origin: float | None = None  # base.monotonic() when the day began: still 00:00
         self._floor = 0.0
         self._scope: anyio.CancelScope | None = None
 
+    def begin(self) -> None:
+        """Let the simulated day run from now (until then the clock stays at its start)."""
+        self._origin = self.base.monotonic()
+
     def monotonic(self) -> float:
-        return max((self.base.monotonic() - self._origin) * self.speed, self._floor)
+        if self._origin is None:
+            return self._floor
+        elapsed = (self.base.monotonic() - self._origin) * self.speed
+        return min(max(elapsed, self._floor), self.length)  # the day ends at its end
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=self.monotonic())
@@ -201,6 +209,7 @@ async def run_demo(
     limit = RateLimit(per_second=per_second, per_day=per_day, clock=sim_clock)
     rng = random.Random(seed)  # noqa: S311 - which thermostat gets a command
     started = base.monotonic()
+    sim_clock.begin()
     async with sim.client(
         auth=auth, retry=RetryPolicy(max_delay=2.0), clock=sim_clock, rate_limit=limit
     ) as client:

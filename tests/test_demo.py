@@ -220,3 +220,37 @@ def test_demo_is_a_cli_command() -> None:
     args = cli.parser().parse_args(["demo", "--plants", "3", "--seconds", "5"])
     assert (args.command, args.plants, args.seconds) == ("demo", 3, 5.0)
     assert cli.COMMANDS["demo"] is cli.run_demo
+
+
+@pytest.mark.asyncio
+async def test_the_demo_clock_compresses_a_day_and_ends_it() -> None:
+    from datetime import UTC, datetime
+
+    base = FakeClock()
+    start = datetime(2026, 1, 12, tzinfo=UTC)
+    clock = demo.DemoClock(base, speed=1000.0, start=start, length=3600.0)
+    base.advance(5)  # the sign-in: the simulated day has not begun
+    assert clock.monotonic() == 0
+    assert clock.now() == start
+    clock.begin()
+    base.advance(1)
+    assert clock.monotonic() == 1000.0
+    await clock.sleep(0.25)  # moves by what it asked, whatever the base's resolution
+    assert clock.monotonic() == pytest.approx(1000.25)
+    with clock.until_the_end() as scope:
+        await clock.sleep(10_000)
+        raise AssertionError("not reached: the day ended")  # pragma: no cover
+    assert scope.cancelled_caught
+    assert clock.over
+    assert clock.monotonic() == 3600.0
+    base.advance(100)
+    assert clock.monotonic() == 3600.0  # the day ends at its end
+    assert clock.now() == start.replace(hour=1)
+    assert base.monotonic() == pytest.approx(5 + 1 + 0.25 / 1000 + 2.59975 + 100)
+
+
+def test_a_day_in_a_millisecond_on_the_real_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    # The sign-in comes before the day begins: its code cannot expire in compressed time.
+    assert cli.main(["demo", "--plants", "2", "--seconds", "0.001"]) == 0
+    summary = summary_of(capsys.readouterr().out)
+    assert summary["simulated"] == "23:59 of the day"
