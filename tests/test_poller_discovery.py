@@ -423,3 +423,18 @@ async def test_cancelling_during_discovery_leaves_no_task_and_loses_no_plant(
         changes = await take(poller, 4)
     assert {c.plant_id for c in changes} == {uid(n) for n in range(1, 5)}
     assert task_count() == before
+
+
+def test_discovery_runs_under_trio() -> None:
+    async def main() -> tuple[set[tuple[str, str]], set[tuple[str, str]], int]:
+        clock = Clock()
+        sim = fleet(clock, plants=4, per_plant=2)
+        sim.faults.rate = 0.3
+        async with sim.client(clock=clock, retry=ONE_TRY) as client:
+            poller = client.poll_thermostats(interval=60, concurrency=3)
+            changes = await run_for(poller, clock, 900)
+        return {c.target for c in changes}, set(thermostats(sim)), sum(poller.errors.values())
+
+    seen, every, errors = anyio.run(main, backend="trio")
+    assert seen == every
+    assert errors > 0
