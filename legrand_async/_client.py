@@ -193,13 +193,15 @@ class LegrandClient:
     ) -> ThermostatPoller:
         """Poll Smarther thermostats; an async iterator of :class:`StatusChange`.
 
-        ``targets`` are ``(plant_id, module_id)`` pairs; without them every chronothermostat of
-        every plant is found (and found again every ``discovery_interval`` seconds). The first
+        ``targets`` are ``(plant_id, module_id)`` pairs; without them every chronothermostat is
+        found plant by plant (and found again every ``discovery_interval`` seconds; a failed
+        plant list or topology is tried again on its own, see ``poller.discovery``). The first
         cycle yields every thermostat, later ones only those whose state changed (function, mode,
         setpoint, programs, activation time, load state, temperature, humidity, online).
         ``interval`` (seconds between two reads of a thermostat) defaults to what the daily quota
         allows: the calls left today but ``reserve`` of the day's quota, spread evenly over the
-        time to the reset, never faster than the per-second limit. Errors are counted in
+        time to the reset, never faster than the per-second limit; an explicit ``interval`` is a
+        floor the budget stretches, so the reserve always holds. Errors are counted in
         ``.errors`` and polling goes on; see :mod:`legrand_async._poller`. ::
 
             async with client.poll_thermostats() as poller:

@@ -21,6 +21,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -61,6 +62,7 @@ class Simulator:
         per_day: int | None = None,
         clock: Clock | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        access_lifetime: timedelta = timedelta(hours=1),
     ) -> None:
         if not 0 <= fault_rate <= 1:
             raise ValueError("fault_rate is a probability, 0..1")
@@ -81,6 +83,7 @@ class Simulator:
             per_second=per_second,
             per_day=per_day,
             webhook_transport=webhook_transport,
+            access_lifetime=access_lifetime,
         )
 
     @classmethod

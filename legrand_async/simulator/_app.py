@@ -181,8 +181,12 @@ class SimulatorApp:
         per_second: int | None,
         per_day: int | None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        access_lifetime: timedelta = ACCESS_LIFETIME,
     ) -> None:
+        if not access_lifetime > timedelta(0):
+            raise ValueError("access_lifetime must be positive")
         self.fleet = fleet
+        self.access_lifetime = access_lifetime
         self.clock = clock
         self.subscription_key = subscription_key
         self.client_id = client_id
@@ -212,13 +216,13 @@ class SimulatorApp:
     def issue_token(self) -> dict[str, Any]:
         """A fresh access and refresh token pair, as the token endpoint answers it."""
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self.access[access] = self.clock.now() + ACCESS_LIFETIME
+        self.access[access] = self.clock.now() + self.access_lifetime
         self.refresh.add(refresh)
         return {
             "access_token": access,
             "refresh_token": refresh,
             "token_type": "Bearer",
-            "expires_in": int(ACCESS_LIFETIME.total_seconds()),
+            "expires_in": int(self.access_lifetime.total_seconds()),
             "scope": "comfort.read comfort.write plug.read plug.write light.write",
         }
 
