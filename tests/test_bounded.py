@@ -85,10 +85,12 @@ class Wire(httpx.AsyncBaseTransport):
         self._answer = answer
         self.requests: list[httpx.Request] = []
         self.bodies: list[Body] = []
+        self.responses: list[httpx.Response] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         response = await self._answer(request)
+        self.responses.append(response)
         if isinstance(response.stream, Body):
             self.bodies.append(response.stream)
         return response
@@ -473,6 +475,7 @@ def test_cancelling_while_an_error_body_is_read_closes_it(status: int, limited: 
     run_virtual(main)
     assert len(wire.bodies) == 1
     assert wire.bodies[0].closed
+    assert wire.responses[0].is_closed
 
 
 def test_cancelling_during_a_retry_wait_leaves_nothing_open() -> None:
@@ -486,6 +489,7 @@ def test_cancelling_during_a_retry_wait_leaves_nothing_open() -> None:
     run_virtual(main)
     assert len(wire.bodies) == 2
     assert all(body.closed for body in wire.bodies)
+    assert all(response.is_closed for response in wire.responses)
 
 
 @pytest.mark.asyncio
@@ -498,6 +502,7 @@ async def test_responses_are_read_once_and_closed_before_the_caller_sees_them(
             await client.smarther.get_status(PLANT, MODULE)
     assert info.value.message == "down"
     assert [body.closed for body in wire.bodies] == [True, True]
+    assert [response.is_closed for response in wire.responses] == [True, True]
 
 
 @pytest.mark.asyncio

@@ -113,7 +113,10 @@ async def read_body(stream: AsyncIterable[bytes], encoding: str | None, limit: i
         raw += len(chunk)
         if raw > limit:
             raise BodyTooLarge
-        for piece in _through(decoders, chunk) if decoders else (chunk,):
+        if not decoders:  # identity: the raw bytes are the body
+            parts.append(chunk)
+            continue
+        for piece in _through(decoders, chunk):
             size += len(piece)
             if size > limit:
                 raise BodyTooLarge

@@ -38,9 +38,7 @@ def attempt_timeout(request: httpx.Request) -> float:
     if not timeouts:
         return math.inf
     values = timeouts.values()
-    if any(value is None for value in values):
-        return math.inf
-    return float(max(values))
+    return math.inf if None in values else float(max(values))
 
 
 class BoundedTransport(httpx.AsyncBaseTransport):
@@ -74,7 +72,7 @@ class BoundedTransport(httpx.AsyncBaseTransport):
                 body, kind, why = b"", Kind.UNDECODABLE, str(exc)
             except BaseException:  # a timeout, the caller cancelling, the wire failing
                 with anyio.CancelScope(shield=True):
-                    await stream.aclose()
+                    await response.aclose()
                 raise
             await stream.aclose()
         if scope.cancelled_caught:
@@ -85,10 +83,12 @@ class BoundedTransport(httpx.AsyncBaseTransport):
         if encoding is not None:  # the body handed up is decoded
             del headers["content-encoding"]
             headers["content-length"] = str(len(body))
-        response.stream = httpx.ByteStream(body)  # read again, from memory, by httpx's client
-        response.request = request  # httpx's client sets it too; the layers above need it first
+        status = response.status_code
+        response.stream = httpx.ByteStream(body)
+        response.read()  # from memory: the response is read and closed, as httpx expects
+        response.request = request
         record = classify(
-            response.status_code,
+            status,
             headers,
             body,
             now=self._clock.now(),

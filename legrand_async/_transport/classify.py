@@ -178,7 +178,7 @@ def classify(
         wait = None if 200 <= status < 300 else parse_retry_after(headers, None, now)
         return Classification(status, kind, retry_after=wait, message=why)
     if 200 <= status < 300:
-        if not expects_json or not content.strip():
+        if not expects_json or not content or content.isspace():
             return Classification(status, Kind.OK)
         try:
             return Classification(status, Kind.OK, body=_loads(content))

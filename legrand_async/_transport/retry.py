@@ -210,6 +210,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self._policy = policy
         self._rng = rng
         self.stats = stats if stats is not None else Stats()
+        # No predicate and no 2xx retried by status: an OK 2xx needs no more thought.
+        self._plain_ok = policy.retry_if is None and not any(s < 300 for s in policy.statuses)
         self._attempts = tenacity.stop_after_attempt(policy.max_attempts)
         self._retrying = AsyncRetrying(
             sleep=clock.sleep,
@@ -259,6 +261,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
         return await self._send(request)
 
     def _wants_retry(self, request: httpx.Request, outcome: Outcome) -> bool:
+        if self._plain_ok and isinstance(outcome, httpx.Response):
+            record: Classification = outcome.extensions[CLASSIFICATION]
+            if record.kind is Kind.OK:
+                return False  # the success path, in a few steps
         if self._policy.retry_if is not None:
             verdict = self._policy.retry_if(request, outcome)
             if verdict is not None:
@@ -267,7 +273,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         if isinstance(outcome, Exception):
             sent = isinstance(outcome, _MAYBE_SENT)
             return isinstance(outcome, _NOT_SENT) or (idempotent and sent)
-        record: Classification = outcome.extensions[CLASSIFICATION]
+        record = outcome.extensions[CLASSIFICATION]
         if record.kind is Kind.QUOTA or record.kind is Kind.TOO_LARGE:
             return False
         if record.status in self._policy.statuses:
