@@ -15,16 +15,18 @@ import attrs
 
 from .day_window import EARLIEST, LATEST, later, next_reset, utc, window_start
 
-__all__ = ["MAX_EXHAUSTION", "STORE_SKEW", "Charge", "DayCount"]
+__all__ = ["MAX_EXHAUSTION", "MAX_STORED_SPENT", "STORE_SKEW", "Charge", "DayCount"]
 
 #: Earlier windows whose counts are kept (the most recently charged), for a clock stepping back.
 KEPT_WINDOWS = 64
 #: The longest a 403 "Out of call volume quota" marks the quota spent, whatever it says (seconds).
 MAX_EXHAUSTION = 7 * 86_400.0
-#: How far ahead of the clock a store's record may be and still be taken up (the clock of the
-#: process that wrote it was ahead): a window starting later, or a "spent until" later than
-#: :data:`MAX_EXHAUSTION` and this, is a broken record.
+#: How far ahead of the clock a window read from a store may start and still be taken up (the
+#: clock of the process that wrote it was ahead); one starting later is a broken record.
 STORE_SKEW = timedelta(days=1)
+#: How far ahead of the clock a stored "spent until" may be: what a server may say, plus
+#: :data:`STORE_SKEW`; one later is a broken record (it would hold every call for good).
+MAX_STORED_SPENT = timedelta(seconds=MAX_EXHAUSTION) + STORE_SKEW
 
 
 def _bounded(until: datetime, now: datetime) -> datetime | None:
@@ -146,10 +148,9 @@ class DayCount:
         self._spent_until = self.newest_end if until is None else _bounded(until, now)
 
     def adopt_spent(self, until: datetime | None, now: datetime) -> None:
-        """Take up a "spent until" a store kept (the later one wins); one further ahead than a
-        server may say (:data:`MAX_EXHAUSTION`, and :data:`STORE_SKEW` for another clock) is a
-        broken record, ignored, so that it cannot hold every call forever."""
-        if until is None or utc(until) - now > timedelta(seconds=MAX_EXHAUSTION) + STORE_SKEW:
+        """Take up a "spent until" a store kept (the later one wins), unless it is further
+        ahead than :data:`MAX_STORED_SPENT`."""
+        if until is None or utc(until) - now > MAX_STORED_SPENT:
             return
         bounded = _bounded(until, now)
         if bounded is not None:

@@ -80,7 +80,7 @@ def _reset_time(value: object) -> None:
         raise ValueError("day_resets_at must be an aware time, e.g. time(0, tzinfo=UTC)")
 
 
-def _clock(value: object) -> None:
+def _clock_like(value: object) -> None:
     if not all(callable(getattr(value, name, None)) for name in ("now", "monotonic", "sleep")):
         raise TypeError(f"clock must have now(), monotonic() and sleep(), got {value!r}")
 
@@ -136,7 +136,7 @@ class RateLimit:
         if store is not None and not isinstance(store, QuotaStore):
             raise TypeError(f"store must be a QuotaStore (load and save), got {store!r}")
         if clock is not None:
-            _clock(clock)
+            _clock_like(clock)
         self.per_second = per_second
         self.per_day = per_day
         self.max_wait = max_wait

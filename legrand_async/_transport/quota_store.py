@@ -6,7 +6,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -14,7 +14,8 @@ import anyio.to_thread
 import filelock
 
 from .._files import read_private, write_private
-from .day_count import MAX_EXHAUSTION, STORE_SKEW
+from .day_count import MAX_STORED_SPENT, STORE_SKEW
+from .day_window import utc
 
 __all__ = ["FileQuotaStore", "QuotaStore", "SharedQuotaStore", "Stored"]
 
@@ -27,8 +28,6 @@ Stored = tuple[datetime, int] | tuple[datetime, int, datetime | None]
 LOCK_TIMEOUT = 10.0
 #: A record is a few dozen bytes: a file over 1 MiB is refused without being read.
 MAX_QUOTA_FILE = 1024 * 1024
-#: A "spent until" this far ahead of the writer's clock is no server's word: a broken record.
-_NO_SERVER_SAYS = timedelta(seconds=MAX_EXHAUSTION) + STORE_SKEW
 
 T = TypeVar("T")
 
@@ -68,7 +67,8 @@ class SharedQuotaStore(QuotaStore, Protocol):
         not after the writer's ``now`` is dropped).
 
         ``calls`` is absolute (not added): a merge repeated after a cancelled one counts once.
-        A record of an earlier window is replaced; one of a later window is left as it is.
+        A record of an earlier window is replaced; one of a later window is left as it is,
+        unless it is further ahead of ``now`` than a clock could be (a day): a broken record.
         """
         ...
 
@@ -76,8 +76,7 @@ class SharedQuotaStore(QuotaStore, Protocol):
 def _instant(text: object) -> datetime:
     if not isinstance(text, str):
         raise TypeError("not a date")
-    when = datetime.fromisoformat(text)
-    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return utc(datetime.fromisoformat(text))
 
 
 def _parse(data: Any) -> Stored | None:
@@ -198,7 +197,7 @@ class FileQuotaStore:
             done_day, done = self._written.get(writer, (None, 0))
             others = max(0, current[1] - (done if done_day == day else 0))
         kept = current[2] if current is not None and len(current) > 2 else None
-        if kept is not None and kept - now > _NO_SERVER_SAYS:
+        if kept is not None and kept - now > MAX_STORED_SPENT:  # broken: not kept
             kept = None
         until = _latest(exhausted_until, kept)
         if until is not None and until <= now:
