@@ -4,6 +4,8 @@ read-only bind mount, a disk that hangs, and processes killed in the middle of a
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -15,16 +17,23 @@ import textwrap
 import threading
 import time as real_time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from unittest.mock import patch
+from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from legrand_async import FileQuotaStore, QuotaExhausted, RateLimit
+from legrand_async._files import write_private
+from legrand_async._transport import quota_store
 from legrand_async._transport.quota_sync import STORE_TIMEOUT
 
 from .conftest import FakeClock
+from .limiter_support import JumpClock
 from .test_quota_store import _run, warnings
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -311,3 +320,84 @@ def test_a_process_killed_mid_write_loses_at_most_its_last_call_and_wedges_nothi
     assert rate.store_error is None
     assert json.loads(path.read_text())["used"] == used + 1
     assert sorted(os.listdir(tmp_path)) == ["go", "quota.json", "quota.json.lock"]
+
+
+# --------------------------------------------------------------------------------------------
+# Property: a full disk coming and going, restarts, clock jumps: the file catches up
+# --------------------------------------------------------------------------------------------
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("calls"), st.integers(1, 5)),
+        st.tuples(st.just("advance"), st.floats(0, 40_000)),
+        st.tuples(st.just("advance"), st.floats(0, 40)),
+        st.tuples(st.just("step"), st.floats(-40_000, 40_000)),
+        st.tuples(st.just("disk full"), st.booleans()),
+        st.tuples(st.just("flush"), st.just(0)),
+        st.tuples(st.just("restart"), st.booleans()),  # True: closed first; False: a crash
+    ),
+    max_size=30,
+)
+
+
+@given(steps=STEPS, per_day=st.integers(1, 8), zone=st.sampled_from(["UTC", "Australia/Lord_Howe"]))
+@settings(max_examples=60, deadline=None)
+def test_the_file_catches_up_whatever_the_disk_and_the_clock_do(
+    tmp_path_factory: pytest.TempPathFactory,
+    steps: list[tuple[str, float]],
+    per_day: int,
+    zone: str,
+) -> None:
+    """After every flush on a working disk the file holds a window no older than before and,
+    when the clock shows that window, exactly ``used_today``; a limiter restarted after a clean
+    close starts from the stored count."""
+    path = tmp_path_factory.mktemp("quota") / "quota.json"
+    clock = JumpClock(datetime(2026, 10, 3, 10, tzinfo=UTC))
+    at = time(2, 30, tzinfo=ZoneInfo(zone))
+    disk = {"full": False}
+
+    def write(target: Path, data: bytes) -> None:
+        if disk["full"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write_private(target, data)
+
+    def limiter() -> RateLimit:
+        return RateLimit(per_day=per_day, day_resets_at=at, store=FileQuotaStore(path), clock=clock)
+
+    async def main() -> None:
+        rate = limiter()
+        days = [datetime.min.replace(tzinfo=UTC)]
+        for kind, amount in steps:
+            if kind == "calls":
+                for _ in range(int(amount)):
+                    with contextlib.suppress(QuotaExhausted):
+                        await rate.acquire()
+            elif kind == "advance":
+                clock.advance(amount)
+            elif kind == "step":
+                clock.step(amount)
+            elif kind == "disk full":
+                disk["full"] = bool(amount)
+            elif kind == "flush":
+                await rate.flush()
+            else:
+                if amount:
+                    await rate.flush()
+                before = rate.snapshot()
+                rate = limiter()
+                await rate.load()
+                if amount and not disk["full"] and path.exists():
+                    assert rate.snapshot().used_today >= min(before.used_today, stored_count())
+            if kind == "flush" and not disk["full"] and path.exists():
+                stored = json.loads(path.read_text())
+                day = datetime.fromisoformat(stored["day"])
+                assert day >= days[-1]  # the file never goes back to an older window
+                days.append(day)
+                if day == rate.window_start(clock.now()):
+                    assert stored["used"] == rate.snapshot().used_today
+
+    def stored_count() -> int:
+        return int(json.loads(path.read_text())["used"])
+
+    with patch.object(quota_store, "write_private", write):
+        anyio.run(main)
