@@ -37,9 +37,12 @@ NIGHTS = [
     ("Pacific/Apia", datetime(2011, 12, 30, 10, tzinfo=UTC)),  # 29 Dec 24:00 -> 31 Dec 00:00
     ("Pacific/Apia", datetime(2021, 4, 3, 14, tzinfo=UTC)),  # 04:00 -> 03:00
     ("Europe/Rome", datetime(2026, 3, 29, 1, tzinfo=UTC)),
+    ("Europe/Rome", datetime(2026, 10, 25, 1, tzinfo=UTC)),
+    ("America/New_York", datetime(2026, 3, 8, 7, tzinfo=UTC)),
     ("America/New_York", datetime(2026, 11, 1, 6, tzinfo=UTC)),
+    ("UTC", datetime(2026, 11, 22, tzinfo=UTC)),
 ]
-RESET_TIMES = [time(0), time(2, 30), time(23, 59), time(1, 30), time(0, 30), time(3)]
+RESET_TIMES = [time(hour, minute) for hour in (0, 1, 2, 3, 23) for minute in (0, 30, 59)]
 
 
 def resets_at_of(zone: str, at: time) -> time:

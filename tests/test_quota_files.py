@@ -11,9 +11,6 @@ import logging
 import os
 import signal
 import stat
-import subprocess
-import sys
-import textwrap
 import threading
 import time as real_time
 from collections.abc import Iterator
@@ -33,12 +30,11 @@ from legrand_async._transport import quota_store
 from legrand_async._transport.quota_sync import STORE_TIMEOUT
 
 from .conftest import FakeClock
-from .limiter_support import JumpClock
+from .limiter_support import JumpClock, quota_worker
 from .test_quota_store import _run, warnings
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
 TODAY = datetime(2026, 11, 21, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def record(used: int, **extra: str) -> str:
@@ -241,37 +237,6 @@ def test_a_disk_that_hangs_holds_no_caller_past_the_timeout(tmp_path: Path) -> N
 # Processes killed in the middle of a write
 # --------------------------------------------------------------------------------------------
 
-WORKER = textwrap.dedent(
-    """
-    import os, sys, time
-    from datetime import datetime, timezone
-    import anyio
-    from legrand_async import FileQuotaStore, RateLimit
-
-    class Fixed:
-        def monotonic(self): return time.monotonic()
-        def now(self): return datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
-        async def sleep(self, seconds): await anyio.sleep(seconds)
-
-    async def main():
-        path, calls, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-        rate = RateLimit(per_day=None, store=FileQuotaStore(path), clock=Fixed(), flush_delay=0)
-        await rate.load()
-        print("ready", flush=True)
-        while not os.path.exists(go):
-            await anyio.sleep(0.005)
-        done = 0
-        while calls < 0 or done < calls:
-            await rate.acquire()  # flush_delay=0: each call merges its count before it returns
-            done += 1
-            print(done, flush=True)
-        await rate.flush()
-        assert rate.store_error is None, rate.store_error
-
-    anyio.run(main)
-    """
-)
-
 
 def test_a_process_killed_mid_write_loses_at_most_its_last_call_and_wedges_nothing(
     tmp_path: Path,
@@ -281,18 +246,7 @@ def test_a_process_killed_mid_write_loses_at_most_its_last_call_and_wedges_nothi
     returned from (one more at most, if the kill came after its last write), the survivors
     never wait for the dead process's lock, and no temporary file is left behind."""
     path, go = tmp_path / "quota.json", tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-    def spawn(calls: int) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), str(calls), str(go)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    victim, survivors = spawn(-1), [spawn(60), spawn(60)]
+    victim, survivors = quota_worker(path, -1, go), [quota_worker(path, 60, go) for _ in "ab"]
     for worker in (victim, *survivors):
         assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "ready", worker.stderr
