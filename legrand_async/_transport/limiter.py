@@ -287,7 +287,9 @@ class RateLimit:
         """Write the count (and a 403's "spent until") to the store now, if it changed.
 
         A no-op without a store. Never raises for the store (see :attr:`store_error`), and
-        shielded from cancellation so that closing from a cancelled task keeps the count.
+        finishes the write when the task is cancelled (by anyio, trio or asyncio's own
+        ``task.cancel()``), raising the cancellation after it, so that closing from a cancelled
+        task keeps the count.
         """
         if self._sync is not None:
             await self._sync.flush()
