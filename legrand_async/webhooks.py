@@ -259,7 +259,7 @@ class WebhookReceiver:
         with self._deadlines.start() as deadline:  # only what the answer needs from here on
             message = await receive()
             if message["type"] == "http.request" and not message.get("more_body", False):
-                body: bytes | int = message.get("body", b"")  # all at once: the usual case
+                body: bytes | int = bytes(message.get("body", b""))  # all at once: usual
             else:
                 body = await self._chunks(message, receive)
         if deadline.expired:
@@ -278,12 +278,12 @@ class WebhookReceiver:
 
     def _refusal(self, scope: MutableMapping[str, Any]) -> int:
         """The status refusing a request from its scope alone, or 0."""
-        last = scope["path"].rstrip("/").rpartition("/")[2]
+        last = scope.get("path", "").rstrip("/").rpartition("/")[2]
         if not hmac.compare_digest(last.encode("utf-8", "surrogatepass"), self._secret):
             return 404
-        if scope["method"] != "POST":
+        if scope.get("method") != "POST":
             return 405
-        for name, value in scope["headers"]:
+        for name, value in scope.get("headers", ()):
             if name == b"content-length":  # ASGI servers send header names in lowercase
                 return 413 if value.isdigit() and int(value) > self.max_body else 0
         return 0
@@ -314,7 +314,7 @@ class WebhookReceiver:
             while True:
                 if message["type"] != "http.request":
                     return 400  # the client went away
-                chunk = message.get("body", b"")
+                chunk = bytes(message.get("body", b""))
                 size += len(chunk)
                 if size > self.max_body:
                     return 413

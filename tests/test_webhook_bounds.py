@@ -347,3 +347,25 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(4096):
         data += chunk
     return data
+
+
+def test_a_minimal_scope_and_a_memoryview_body_are_enough() -> None:
+    async def main() -> None:
+        receiver = WebhookReceiver(SECRET)
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": memoryview(BODY)}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await receiver({"type": "http", "method": "POST", "path": PATH}, receive, send)
+        assert sent[0]["status"] == 200
+        await receiver({"type": "http", "path": PATH}, receive, send)  # no method: not POST
+        assert sent[2]["status"] == 405
+        async for event in receiver.events():
+            assert isinstance(event, ThermostatEvent)
+            break
+
+    anyio.run(main)

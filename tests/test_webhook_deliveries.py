@@ -350,3 +350,41 @@ async def test_end_to_end_the_simulator_delivers_what_it_does_not_model() -> Non
     assert all(isinstance(e, OtherEvent) for e in events)
     assert events[0].event_type == DELETED["eventType"]
     assert (receiver.received, receiver.other, receiver.rejected) == (24, 24, 1)
+
+
+# -------------------------------------------------------------------- with or without orjson
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"id": "big", "eventType": "X", "data": {"n": 123456789012345678901234567890}}]',
+        b'[{"id": "nan", "eventType": "X", "data": {"n": NaN, "m": -Infinity}}]',
+    ],
+)
+async def test_json_that_orjson_refuses_is_read_with_json(body: bytes) -> None:
+    receiver = WebhookReceiver(SECRET)
+    async with posting(receiver) as http:
+        assert (await http.post(HOOK, content=body)).status_code == 200
+    (event,) = await take(receiver, 1)
+    assert isinstance(event, OtherEvent)
+    assert event.event_type == "X"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "json"])
+async def test_the_same_answers_with_or_without_orjson(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from legrand_async import _notifications
+
+    if not fast:
+        monkeypatch.setattr(_notifications, "_fast_loads", None)
+    receiver = WebhookReceiver(SECRET)
+    bodies = [json.dumps(b).encode() for b, _, _ in WELL_FORMED.values()]
+    async with posting(receiver) as http:
+        good = [(await http.post(HOOK, content=b)).status_code for b in bodies]
+        bad = [(await http.post(HOOK, content=b)).status_code for b in NOT_DELIVERIES.values()]
+    assert good == [200] * len(bodies)
+    assert bad == [400] * len(bad)
