@@ -207,7 +207,7 @@ ROUTES: tuple[Route, ...] = (
         path=_SM + "/plants/{plant_id}/subscription/{subscription_id}",
         summary="Delete a C2C subscription.",
         idempotent=True,
-        params=(_PLANT, PathParam("subscription_id", opaque_id)),  # issued by the server
+        params=(_PLANT, PathParam("subscription_id")),
         scopes=("comfort.read",),
     ),
     Route(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import attrs
 import httpx
 
 from ._endpoints.smarther import SmartherAPI
-from ._routing import Call, uuid_id
+from ._routes import route
+from ._routing import Call, PathParam, opaque_id, uuid_id
 from ._single_flight import SingleFlight
 from .errors import Conflict
 from .models.smarther import CLOUD_PLANT_PREFIX, Subscription, SubscriptionRequest
 
 __all__ = ["Smarther"]
+
+_UNSUBSCRIBE = route("smarther", "unsubscribe")
+#: Deleting a subscription the server listed: its id is the server's, sent as given (encoded).
+_UNSUBSCRIBE_LISTED = attrs.evolve(
+    _UNSUBSCRIBE, params=(_UNSUBSCRIBE.params[0], PathParam("subscription_id", opaque_id))
+)
 
 
 def _plant_key(plant_id: str) -> str:
@@ -77,5 +85,5 @@ class Smarther(SmartherAPI):
                 return sub.subscription_id
         for sub in listed:
             if not sub.plant_id and _url_key(sub.endpoint_url) == url:
-                await self.unsubscribe(plant_id, sub.subscription_id)
+                await self._call(_UNSUBSCRIBE_LISTED, (plant_id, sub.subscription_id), None)
         return await self.subscribe(plant_id, endpoint_url)

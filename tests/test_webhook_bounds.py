@@ -27,7 +27,7 @@ from legrand_async.simulator import Simulator
 from legrand_async.webhooks import ThermostatEvent, WebhookReceiver
 
 from .conftest import load
-from .webhook_serving import serving
+from .webhook_helpers import serving
 
 SECRET = "s3cret-0123456789abcdef"
 PATH = f"/legrand/hook/{SECRET}"

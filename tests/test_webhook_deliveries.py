@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,13 +23,12 @@ from legrand_async.simulator import Simulator
 from legrand_async.webhooks import (
     OtherEvent,
     ThermostatEvent,
-    WebhookEvent,
     WebhookReceiver,
     parse_notification,
 )
 
 from .conftest import MODULE, PLANT, load
-from .webhook_serving import serving
+from .webhook_helpers import posting, serving, take
 
 SECRET = "s3cret-0123456789abcdef"
 HOOK = f"http://receiver.test/legrand/hook/{SECRET}"
@@ -69,25 +65,6 @@ CLOUD_EVENT = {"id": "ce-1", "type": "org.example.event", "specversion": "1.0", 
 
 def other(**fields: Any) -> dict[str, Any]:
     return {**UNKNOWN, **fields}
-
-
-@asynccontextmanager
-async def posting(receiver: WebhookReceiver) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver)) as http:
-        yield http
-
-
-async def take(receiver: WebhookReceiver, n: int) -> list[WebhookEvent]:
-    got: list[WebhookEvent] = []
-    if n == 0:
-        return got
-    with anyio.fail_after(2):
-        async with aclosing(receiver.events()) as events:
-            async for event in events:
-                got.append(event)
-                if len(got) == n:
-                    break
-    return got
 
 
 # ------------------------------------------------------------------------ acknowledged 200

@@ -6,13 +6,12 @@ import asyncio
 import copy
 import json
 from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager, suppress
+from contextlib import aclosing, suppress
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
 import anyio
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +30,7 @@ from legrand_async.webhooks import (
 )
 
 from .conftest import MODULE, PLANT, load
-from .webhook_serving import serving
+from .webhook_helpers import posting, serving, take
 
 SECRET = "s3cret-0123456789abcdef"
 HOOK = f"http://receiver.test/legrand/hook/{SECRET}"
@@ -278,24 +277,6 @@ def test_arbitrary_bytes_are_a_list_or_a_validation_error(body: bytes) -> None:
 
 
 # ---------------------------------------------------------------------------- the receiver
-
-
-@asynccontextmanager
-async def posting(receiver: WebhookReceiver, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=receiver, **kwargs)
-    async with httpx.AsyncClient(transport=transport) as http:
-        yield http
-
-
-async def take(receiver: WebhookReceiver, n: int, seconds: float = 2) -> list[ThermostatEvent]:
-    got: list[ThermostatEvent] = []
-    with anyio.fail_after(seconds):
-        async with aclosing(receiver.events()) as events:
-            async for ev in events:
-                got.append(ev)
-                if len(got) == n:
-                    break
-    return got
 
 
 def test_secret_must_be_long_and_without_slash() -> None:
