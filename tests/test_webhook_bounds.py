@@ -369,3 +369,39 @@ def test_a_minimal_scope_and_a_memoryview_body_are_enough() -> None:
             break
 
     anyio.run(main)
+
+
+@pytest.mark.asyncio
+async def test_end_to_end_400_stalled_uploads_are_bounded_and_all_answered() -> None:
+    """400 sockets each send 8 KiB of a body and stall: at most ``max_buffered`` is held, the
+    uploads past it get 503 at once, the others 408 at their deadline; every socket is closed."""
+    receiver = WebhookReceiver(SECRET, read_timeout=0.3, max_buffered=1024 * 1024)
+    head = f"POST {PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n".encode()
+    async with serving(receiver) as port:
+        streams = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(400)]
+        most = 0
+        for stream in streams:
+            await stream.send(head + bytes(8 * 1024))
+        answers: list[bytes] = []
+
+        async def answer(stream: anyio.abc.SocketStream) -> None:
+            data = b""
+            with anyio.fail_after(10):
+                try:
+                    while True:
+                        data += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    pass
+            answers.append(data.split(b" ", 2)[1])
+            await stream.aclose()
+
+        async with anyio.create_task_group() as tg:
+            for stream in streams:
+                tg.start_soon(answer, stream)
+            while len(answers) < 400:
+                most = max(most, receiver.buffered)
+                await anyio.sleep(0.01)
+    assert most <= 1024 * 1024
+    assert sorted(set(answers)) == [b"408", b"503"]
+    assert answers.count(b"408") <= 128  # 1 MiB / 8 KiB
+    assert (receiver.buffered, receiver.rejected) == (0, 400)
