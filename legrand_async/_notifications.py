@@ -155,14 +155,12 @@ def validation_code(body: bytes | str | Any) -> str | None:
 
 
 def is_thermostat(item: dict[str, Any]) -> bool:
-    """Whether ``item`` carries thermostat statuses (``chronothermostats``), without reading them.
-
-    ``data`` sent as JSON text is decoded in place, so that this is known when acknowledging.
-    """
+    """Whether ``item`` carries thermostat statuses (``chronothermostats``), without reading them
+    (``data`` sent as JSON text is decoded for that)."""
     payload = item.get("data", item)
     if type(payload) is str:
         try:
-            payload = item["data"] = json.loads(payload)
+            payload = json.loads(payload)
         except (ValueError, RecursionError):
             return False  # read_event names the problem
     return type(payload) is dict and "chronothermostats" in payload

@@ -83,9 +83,6 @@ class _Window:
         self.seconds = seconds
         self._seen: OrderedDict[str, float] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._seen)
-
     def seen(self, event_id: str, now: float) -> bool:
         """Whether ``event_id`` is in the window; it is added if not."""
         seen = self._seen
@@ -118,8 +115,9 @@ def _count(name: str, value: object, minimum: int) -> int:
 
 
 def _seconds(name: str, value: object, *, positive: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    number = float(value) if ok else math.nan  # type: ignore[arg-type]
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value) if abs(value) < 2**1000 else math.inf
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
@@ -264,6 +262,8 @@ class WebhookReceiver:
                 body = await self._chunks(message, receive)
         if deadline.expired:
             body = 408
+        elif not isinstance(body, int) and len(body) > self.max_body:
+            body = 413
         if isinstance(body, int):
             return await self._refuse(send, body)
         try:

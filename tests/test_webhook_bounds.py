@@ -236,6 +236,7 @@ async def test_a_flood_of_ids_keeps_the_window_at_its_size(clock: Any) -> None:
         {"read_timeout": 0},
         {"read_timeout": float("nan")},
         {"read_timeout": "5"},
+        {"read_timeout": 10**400},
         {"max_body": 0},
         {"max_buffered": 10, "max_body": 100},
         {"queue_size": True},
@@ -347,6 +348,15 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(4096):
         data += chunk
     return data
+
+
+def test_a_body_over_max_body_in_one_message_is_413() -> None:
+    async def main(clock: trio.testing.MockClock) -> None:
+        receiver = WebhookReceiver(SECRET, max_body=len(BODY) - 1)
+        status, _, _ = await call(receiver, chunks(BODY))  # no content-length to go by
+        assert (status, receiver.received) == (413, 0)
+
+    run_with_mock_clock(main)
 
 
 def test_a_minimal_scope_and_a_memoryview_body_are_enough() -> None:
