@@ -361,3 +361,22 @@ async def test_a_cloud_prefixed_plant_id_end_to_end(clock: Any) -> None:
         assert await client.smarther.ensure_subscription(plant, URL) == sid
         listed = await client.smarther.list_subscriptions()
     assert [(s.plant_id, s.subscription_id) for s in listed] == [(plant, sid)]
+
+
+def test_the_single_flight_runs_under_trio() -> None:
+    import trio
+
+    from .conftest import FakeClock, make_client
+
+    async def main() -> list[str]:
+        with respx.mock(base_url="https://api.developer.legrand.com") as mock:
+            listing = mock.get(f"{SM}/subscription").mock(side_effect=_later(httpx.Response(204)))
+            post = mock.post(f"{SM}/plants/{PLANT}/subscription").mock(
+                side_effect=_later(httpx.Response(201, json={"subscriptionId": "trio-id"}))
+            )
+            async with make_client(FakeClock()) as client:
+                ids = await _both(client, (PLANT, URL), (PLANT, URL))
+            assert (listing.call_count, post.call_count) == (1, 1)
+        return ids
+
+    assert trio.run(main) == ["trio-id", "trio-id"]
