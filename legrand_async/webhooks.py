@@ -164,6 +164,7 @@ class WebhookReceiver:
         # the garbage collector; the consumer parses them again when it takes them.
         self._queue: deque[tuple[bytes, int]] = deque(maxlen=_count("queue_size", queue_size, 1))
         self._parsed: tuple[bytes, list[dict[str, Any]]] = (b"", [])  # the consumer's last body
+        self._pending: deque[WebhookEvent] = deque()
         warm(ChronothermostatStatus)  # the first event taken must not wait for code generation
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._arrived = anyio.Event()
@@ -206,10 +207,13 @@ class WebhookReceiver:
 
         :class:`ThermostatEvent` for each thermostat status, :class:`OtherEvent` for the rest.
         """
+        pending = self._pending  # read from a body, not yet taken: kept for the next consumer
         while True:
-            while self._queue:
-                for event in self._read(*self._queue.popleft()):
-                    yield event
+            while pending or self._queue:
+                if pending:
+                    yield pending.popleft()
+                else:
+                    pending.extend(self._read(*self._queue.popleft()))
             if self._arrived.is_set():  # only consumers renew it: an ack costs one set()
                 self._arrived = anyio.Event()
             await self._arrived.wait()

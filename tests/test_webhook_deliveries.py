@@ -173,6 +173,19 @@ async def test_data_as_json_text_carrying_thermostats_is_a_thermostat_event() ->
 
 
 @pytest.mark.asyncio
+async def test_a_consumer_that_stops_mid_delivery_leaves_the_rest_to_the_next() -> None:
+    body = copy.deepcopy(EVENT)
+    status = body[0]["data"]["chronothermostats"][0]
+    body[0]["data"]["chronothermostats"] = [status, status, status]
+    receiver = WebhookReceiver(SECRET)
+    async with posting(receiver) as http:
+        assert (await http.post(HOOK, json=[*body, DELETED])).status_code == 200
+    first = await take(receiver, 1)
+    rest = await take(receiver, 3)
+    assert [type(e) for e in first + rest] == [ThermostatEvent] * 3 + [OtherEvent]
+
+
+@pytest.mark.asyncio
 async def test_twenty_five_unmodelled_deliveries_are_no_failure() -> None:
     """Legrand bans after 20 failures: 25 deliveries it does not model must all be 2xx."""
     receiver = WebhookReceiver(SECRET)
