@@ -136,7 +136,9 @@ def _event_type(item: dict[str, Any]) -> str | None:
 def is_validation(item: dict[str, Any]) -> bool:
     """Whether ``item`` is Event Grid's subscription validation event."""
     kind = _event_type(item)
-    return kind is not None and kind.lower() == VALIDATION_EVENT
+    return (
+        kind is not None and len(kind) == len(VALIDATION_EVENT) and kind.lower() == VALIDATION_EVENT
+    )
 
 
 def _code(item: dict[str, Any]) -> str | None:

@@ -166,7 +166,7 @@ class WebhookReceiver:
         self._parsed: tuple[bytes, list[dict[str, Any]]] = (b"", [])  # the consumer's last body
         self._pending: deque[WebhookEvent] = deque()
         warm(ChronothermostatStatus)  # the first event taken must not wait for code generation
-        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._monotonic = (clock if clock is not None else SystemClock()).monotonic
         self._arrived = anyio.Event()
         self._buffered = 0
         self.received = 0
@@ -230,7 +230,7 @@ class WebhookReceiver:
 
     def _accept(self, body: bytes, items: list[dict[str, Any]]) -> str | None:
         """Queue the events of a delivery; the validation code when it has one."""
-        now = self._clock.monotonic()
+        now = self._monotonic()
         queue = self._queue
         code = None
         for index, item in enumerate(items):
@@ -262,6 +262,8 @@ class WebhookReceiver:
             message = await receive()
             if message["type"] == "http.request" and not message.get("more_body", False):
                 body: bytes | int = bytes(message.get("body", b""))  # all at once: usual
+            elif self._declared_too_large(scope):
+                body = 413  # refused before reading the rest
             else:
                 body = await self._chunks(message, receive)
         if deadline.expired:
@@ -285,12 +287,13 @@ class WebhookReceiver:
         last = scope.get("path", "").rstrip("/").rpartition("/")[2]
         if not hmac.compare_digest(last.encode("utf-8", "surrogatepass"), self._secret):
             return 404
-        if scope.get("method") != "POST":
-            return 405
+        return 405 if scope.get("method") != "POST" else 0
+
+    def _declared_too_large(self, scope: MutableMapping[str, Any]) -> bool:
         for name, value in scope.get("headers", ()):
             if name == b"content-length":  # ASGI servers send header names in lowercase
-                return 413 if value.isdigit() and int(value) > self.max_body else 0
-        return 0
+                return bool(value.isdigit() and int(value) > self.max_body)
+        return False
 
     async def _refuse(self, send: Any, status: int) -> None:
         self.rejected += 1
