@@ -22,13 +22,14 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, MutableMapping
 from typing import Any
 
 import anyio
 
-from ._clock import Clock, SystemClock
+from ._clock import Clock
 from ._converters import warm
 from ._deadline import Deadlines
 from ._notifications import (
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 _OK = b'{"result":0}'
+_OK_LENGTH = (b"content-length", b"%d" % len(_OK))
 _JSON = (b"content-type", b"application/json")
 _REFUSALS = {
     400: b'{"result":1,"message":"not an Event Grid delivery"}',
@@ -166,7 +168,7 @@ class WebhookReceiver:
         self._parsed: tuple[bytes, list[dict[str, Any]]] = (b"", [])  # the consumer's last body
         self._pending: deque[WebhookEvent] = deque()
         warm(ChronothermostatStatus)  # the first event taken must not wait for code generation
-        self._monotonic = (clock if clock is not None else SystemClock()).monotonic
+        self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self._arrived = anyio.Event()
         self._buffered = 0
         self.received = 0
@@ -277,8 +279,11 @@ class WebhookReceiver:
         except ResponseValidationError:
             return await self._refuse(send, 400)
         code = self._accept(body, items)
-        answer = _OK if code is None else _validation_answer(code)
-        headers = [_JSON, (b"content-length", b"%d" % len(answer))]
+        if code is None:
+            answer, headers = _OK, [_JSON, _OK_LENGTH]
+        else:
+            answer = _validation_answer(code)
+            headers = [_JSON, (b"content-length", b"%d" % len(answer))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
