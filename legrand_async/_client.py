@@ -252,9 +252,11 @@ class LegrandClient:
     async def aclose(self) -> None:
         """Write the quota count (see ``RateLimit.flush``) and close connections (and a
         ``transport`` you passed; never your ``http_client``)."""
-        if self.rate_limit is not None:
-            await self.rate_limit.flush()
-        await self._http.aclose()
+        try:
+            if self.rate_limit is not None:
+                await self.rate_limit.flush()
+        finally:  # a cancellation the flush passes on still closes the connections
+            await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         if self.rate_limit is not None:

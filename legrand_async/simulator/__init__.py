@@ -168,6 +168,14 @@ class Simulator:
         """Calls the gateway let through today (what the daily quota counts)."""
         return self.app.calls_today
 
+    async def push(self, plant_id: str, body: Any) -> list[tuple[str, int | str]]:
+        """Deliver ``body`` to every URL subscribed to the plant, as Legrand's notification
+        service would: any Event Grid delivery (a validation handshake, a
+        ``Microsoft.EventGrid.SubscriptionDeletedEvent``, a Home + Control event...), JSON or
+        bytes as they are. Waits for the answers; the (url, status or error) of each.
+        """
+        return list(await asyncio.gather(*self.app.push(plant_id, body)))
+
     async def delivered(self) -> list[tuple[str, int | str]]:
         """Wait for pending C2C deliveries; every (url, status or error) so far."""
         while self.app.pending:

@@ -517,8 +517,7 @@ class SimulatorApp:
 
     def notify(self, t: Thermostat) -> None:
         """POST the Event-Grid-style notification to every URL subscribed to the plant."""
-        plant = self.fleet.by_id[t.plant_id]
-        if not plant.subscriptions:
+        if not self.fleet.by_id[t.plant_id].subscriptions:
             return
         now = self.clock.now()
         event = [
@@ -531,22 +530,34 @@ class SimulatorApp:
                 "subjectElements": {"plantId": f"bs_cloud_{t.plant_id}"},
             }
         ]
-        for url in list(plant.subscriptions.values()):
-            task = asyncio.get_running_loop().create_task(self._deliver(url, event))
+        self.push(t.plant_id, event)
+
+    def push(self, plant_id: str, body: Any) -> list[asyncio.Task[tuple[str, int | str]]]:
+        """POST ``body`` (JSON, or bytes as they are) to every URL subscribed to the plant."""
+        tasks = []
+        for url in list(self.fleet.by_id[plant_id].subscriptions.values()):
+            task = asyncio.get_running_loop().create_task(self._deliver(url, body))
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
+            tasks.append(task)
+        return tasks
 
-    async def _deliver(self, url: str, event: list[dict[str, Any]]) -> None:
+    async def _deliver(self, url: str, body: Any) -> tuple[str, int | str]:
         target = httpx.URL(url)
         if target.host in ("127.0.0.1", "localhost", "::1"):
             target = target.copy_with(scheme="http")  # loopback receivers in tests have no TLS
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"content-type": "application/json"}
+        outcome: tuple[str, int | str]
         try:
             wire = Borrowed(self.webhook_transport) if self.webhook_transport else None
             async with httpx.AsyncClient(transport=wire, timeout=5) as http:
-                response = await http.post(target, json=event)
-            self.deliveries.append((url, response.status_code))
+                response = await http.post(target, content=content, headers=headers)
+            outcome = (url, response.status_code)
         except httpx.HTTPError as exc:
-            self.deliveries.append((url, type(exc).__name__))
+            outcome = (url, type(exc).__name__)
+        self.deliveries.append(outcome)
+        return outcome
 
     # ------------------------------------------------------------------------ Home + Control
 
