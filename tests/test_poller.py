@@ -696,7 +696,7 @@ async def test_quota_exhausted_waits_for_the_reset_then_goes_on(fake: Clock) -> 
 
         poller = client.poll(fetch, targets, interval=60, key=thermostat_state)
         await run_for(poller, fake, 13 * 3600)  # 12:00 to 01:00
-    assert poller.errors == Counter({"QuotaExhausted": 1})
+    assert poller.errors == Counter({"ServerQuotaExhausted": 1})  # the gateway's 403
     assert isinstance(poller.last_error, QuotaExhausted)
     midnight = datetime(2026, 11, 22, tzinfo=UTC)
     refused = reads[6]
@@ -716,7 +716,7 @@ async def test_the_gateways_quota_answer_is_waited_out_too(fake: Clock) -> None:
     async with sim_client(sim, fake, per_day=None) as client:  # no local daily count
         poller = client.poll_thermostats(targets, interval=60)
         changes = await run_for(poller, fake, 13 * 3600)
-    assert poller.errors["QuotaExhausted"] >= 1
+    assert poller.errors["ServerQuotaExhausted"] >= 1  # the gateway's 403 (a QuotaExhausted)
     assert {c.target for c in changes} == set(targets)
     assert poller.polls == 10  # 5 before midnight, 5 after
     assert sim.calls_today == 5

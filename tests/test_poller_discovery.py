@@ -236,7 +236,7 @@ async def test_quota_exhausted_during_discovery_is_waited_out(
         poller = client.poll_thermostats(interval=60, concurrency=1)
         changes = await run_for(poller, fake, 2 * 3600)
     assert {c.module_id for c in changes} == {uid(11), uid(21)}
-    assert poller.errors == Counter({"QuotaExhausted": 1})
+    assert poller.errors == Counter({"ServerQuotaExhausted": 1})  # the gateway's 403
     assert isinstance(poller.last_error, QuotaExhausted)
     refused, read = cloud.when(f"topology {uid(2)}")
     assert read - refused == 3600  # waited for the reset, then the same plant first

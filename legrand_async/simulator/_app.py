@@ -14,6 +14,7 @@ import math
 import random
 import secrets
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,6 +42,45 @@ Handler = Callable[..., Awaitable[Response]]
 ACCESS_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=10)
 _FIVE_XX = (500, 502, 503, 504)
+
+
+#: The "bomb" fault's body: 64 MiB of zeros in about 290 KB of gzip (made once, when first used).
+_BOMB: list[bytes] = []
+
+
+def _bomb() -> bytes:
+    if not _BOMB:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        zeros = bytes(1 << 20)
+        parts = [compressor.compress(zeros) for _ in range(64)]
+        _BOMB.append(b"".join([*parts, compressor.flush()]))
+    return _BOMB[0]
+
+
+class _Trickled(Response):
+    """The answer, its body sent one byte every ``pause`` seconds on ``clock`` (a slow server)."""
+
+    def __init__(self, answer: Response, clock: Clock, pause: float) -> None:
+        super().__init__(answer.body, answer.status_code, headers=dict(answer.headers))
+        self._clock, self._pause = clock, pause
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def until_gone() -> None:  # stop trickling to a client that hung up
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_gone)
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            for i in range(len(self.body)):
+                await self._clock.sleep(self._pause)
+                piece = self.body[i : i + 1]
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            group.cancel_scope.cancel()
 
 
 class ConnectionDropped(Exception):
@@ -64,6 +105,7 @@ class Faults:
     per_route: dict[str, float] = field(default_factory=dict)
     kinds: tuple[str, ...] = ("408", "486", "5xx", "latency", "drop", "malformed")
     latency: float = 0.2
+    trickle: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     injected: dict[str, int] = field(default_factory=dict)
 
@@ -276,6 +318,11 @@ class SimulatorApp:
         answer = await handler(request)
         if fault == "drop":  # the backend acted, but the answer never arrives
             return _Dropped()
+        if fault == "trickle":
+            return _Trickled(answer, self.clock, self.faults.trickle)
+        if fault == "bomb":
+            headers = {"Content-Encoding": "gzip"}
+            return Response(_bomb(), 200, headers=headers, media_type="application/json")
         if fault == "malformed" and answer.body:
             cut = answer.body[: len(answer.body) // 2]
             return Response(cut, answer.status_code, media_type="application/json")
