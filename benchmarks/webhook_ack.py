@@ -10,10 +10,13 @@ of the response, so it includes waiting behind the other 199 requests.
 
 Rounds alternate between the WebhookReceiver and a bare ASGI app that answers 200 without reading
 anything (the floor that uvicorn and the kernel set on this machine); the medians are printed
-with their ratio. Aim: p99 <= 50 ms, far under the 750 ms ban threshold. uvloop and httptools
-are used when installed (``pip install uvicorn[standard]``), as the docs recommend.
+side by side with the median of the ratios of each pair of rounds. Aims: p99 <= 50 ms on new
+connections (far under the 750 ms ban threshold), and receiver / bare app <= 1.3 on open
+connections (the receiver's own work is small next to the server's). It exits 1 when an aim is
+missed. uvloop, httptools and orjson are used when installed
+(``pip install 'legrand-async[webhooks]'``), as the docs recommend.
 
-    python benchmarks/webhook_ack.py [--requests 200] [--consumer-ms 50] [--rounds 5]
+    python benchmarks/webhook_ack.py [--requests 200] [--consumer-ms 50] [--rounds 11]
 """
 
 from __future__ import annotations
@@ -218,9 +221,10 @@ def _median(rounds: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in rounds)
 
 
+#: scenario: (POSTs on connections already open?, what is aimed at, the bound)
 SCENARIOS = {
-    "new connections": False,  # each POST opens its own connection (the worst case)
-    "open connections": True,  # behind a reverse proxy that keeps upstream connections open
+    "new connections": (False, "p99", 50.0),  # each POST opens its own connection, as Event Grid
+    "open connections": (True, "ratio", 1.3),  # behind a proxy that keeps upstream connections
 }
 
 
@@ -228,39 +232,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--consumer-ms", type=float, default=50.0)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
-    print(
-        f"{args.requests} concurrent POSTs, consumer {args.consumer_ms:g} ms/event, "
-        f"medians of {args.rounds} rounds; every request answered 200"
-    )
     n = args.requests
-    for scenario, preopened in SCENARIOS.items():
+    print(
+        f"{n} concurrent POSTs, consumer {args.consumer_ms:g} ms/event, medians of "
+        f"{args.rounds} rounds, each app in its own process; every request answered 200"
+    )
+    print(f"{'':18}{'receiver p99':>14}{'bare app p99':>14}{'ratio':>8}   aim")
+    missed = []
+    details = []
+    for scenario, (preopened, aim, bound) in SCENARIOS.items():
         ours: list[dict[str, Any]] = []
         floor: list[dict[str, Any]] = []
         for _ in range(args.rounds):
-            floor.append(run(args.requests, args.consumer_ms, bare=True, preopened=preopened))
-            ours.append(run(args.requests, args.consumer_ms, preopened=preopened))
+            floor.append(run(n, args.consumer_ms, bare=True, preopened=preopened))
+            ours.append(run(n, args.consumer_ms, preopened=preopened))
         for r in ours:
             if (r["ok"], r["received"], r["dropped"], r["duplicates"]) != (n, n, 0, 0):
                 raise SystemExit(f"not every event was acknowledged and queued once: {r}")
-        print(f"{scenario}:")
-        for name, rounds in (("receiver", ours), ("bare ASGI app", floor)):
-            print(
-                f"  {name:>13}: ack p50 {_median(rounds, 'p50_ms'):5.1f} ms, "
-                f"p99 {_median(rounds, 'p99_ms'):5.1f} ms, max {_median(rounds, 'max_ms'):5.1f} ms"
-                f" (worst round p99 {max(r['p99_ms'] for r in rounds):5.1f} ms), "
-                f"server CPU {_median(rounds, 'server_cpu_ms'):5.1f} ms"
-            )
-        ratio = _median(ours, "p99_ms") / _median(floor, "p99_ms")
-        verdict = "ok" if _median(ours, "p99_ms") <= 50 else "ABOVE the 50 ms aim"
+        p99, bare_p99 = _median(ours, "p99_ms"), _median(floor, "p99_ms")
+        # rounds run in pairs (bare app, then receiver): the median of the pairs' ratios is
+        # steadier than the ratio of medians when the machine's load drifts
+        pairs = zip(ours, floor, strict=True)
+        ratio = statistics.median(r["p99_ms"] / f["p99_ms"] for r, f in pairs)
+        figure = p99 if aim == "p99" else ratio
+        ok = figure <= bound
+        wanted = f"p99 <= {bound:g} ms" if aim == "p99" else f"ratio <= {bound:g}"
+        if not ok:
+            missed.append(f"{scenario}: {wanted}")
         print(
-            f"  p99 receiver / bare app {ratio:.2f}; inside the receiver p50 "
-            f"{_median(ours, 'app_p50_ms'):.2f} ms, p99 {_median(ours, 'app_p99_ms'):.2f} ms; "
-            f"consumed while posting {_median(ours, 'consumed_during_run'):g}; "
-            f"p99 vs the 50 ms aim: {verdict}"
+            f"{scenario:18}{p99:11.1f} ms{bare_p99:11.1f} ms{ratio:8.2f}   "
+            f"{wanted}: {'ok' if ok else 'MISSED'}"
         )
+        details.append(
+            f"  {scenario}: receiver p50 {_median(ours, 'p50_ms'):.1f} ms, worst round p99 "
+            f"{max(r['p99_ms'] for r in ours):.1f} ms, server CPU "
+            f"{_median(ours, 'server_cpu_ms'):.1f} ms (bare {_median(floor, 'server_cpu_ms'):.1f});"
+            f" inside the receiver p50 {_median(ours, 'app_p50_ms') * 1000:.0f} µs, p99 "
+            f"{_median(ours, 'app_p99_ms') * 1000:.0f} µs; consumed while posting "
+            f"{_median(ours, 'consumed_during_run'):g}"
+        )
+    print("\n".join(details))
     print("Legrand's ban threshold is 750 ms.")
+    if missed:
+        raise SystemExit("aim missed: " + "; ".join(missed))
 
 
 if __name__ == "__main__":

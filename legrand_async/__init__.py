@@ -21,8 +21,9 @@ from ._auth import (
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
 from ._poller import Change, Poller, StatusChange, ThermostatPoller
+from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
-from ._transport.retry import RetryPolicy, Stats
+from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
     APIError,
@@ -43,8 +44,10 @@ from .errors import (
     ReauthorizationRequired,
     RedirectUriMismatch,
     RequestTimeout,
+    ResponseTooLarge,
     ResponseValidationError,
     ServerError,
+    ServerQuotaExhausted,
     StateMismatch,
     TermsExpired,
     TokenRateLimited,
@@ -75,6 +78,8 @@ from .models.smarther import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_STATUSES",
     "APIError",
     "AppPasswordExpired",
     "AuthError",
@@ -118,9 +123,11 @@ __all__ = [
     "ReauthorizationRequired",
     "RedirectUriMismatch",
     "RequestTimeout",
+    "ResponseTooLarge",
     "ResponseValidationError",
     "RetryPolicy",
     "ServerError",
+    "ServerQuotaExhausted",
     "SetStatus",
     "SharedQuotaStore",
     "SocketPlug",

@@ -22,9 +22,13 @@ from ._responses import error_from_response, result_from_response
 from ._routing import Route
 from ._secrets import refuse_unsafe_characters, request_secrets, scrub
 from ._smarther import Smarther
+from ._transport.body import ACCEPT_ENCODING
+from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
+from ._transport.classify import EXPECTS_JSON
 from ._transport.client import ClientTransport
-from ._transport.ratelimit import Quota, RateLimit, RateLimitTransport
-from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy, RetryTransport
+from ._transport.ratelimit import Quota, RateLimit
+from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy
+from ._transport.stack import build_stack
 from ._version import __version__
 from .errors import TransportError
 
@@ -57,8 +61,10 @@ class LegrandClient:
     or ``http_client`` (your ``httpx.AsyncClient``, used as the innermost transport and left
     open); the library's auth, retry and limits always apply on top. ``rate_limit`` defaults to
     a limiter of the client's own (``RateLimit.starter_kit()``: 500 calls a day); pass a shared
-    ``RateLimit`` to share a budget, or None for no local limit. ``clock`` and ``rng`` exist for
-    tests.
+    ``RateLimit`` to share a budget, or None for no local limit. ``timeout`` bounds each attempt
+    as a whole (connect, headers and body; an ``httpx.Timeout`` by its longest phase), and
+    ``max_body_size`` the decoded body (bytes; :class:`ResponseTooLarge` past it). ``clock``
+    and ``rng`` exist for tests.
     """
 
     def __init__(
@@ -73,10 +79,14 @@ class LegrandClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so a shared default is safe
         rate_limit: RateLimit | _Default | None = DEFAULT,
         timeout: float | httpx.Timeout | None = 20.0,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        if not isinstance(subscription_key, str) or not subscription_key.strip():
+        if not isinstance(subscription_key, str):
+            kind = type(subscription_key).__name__
+            raise TypeError(f"subscription_key must be a str, got {kind}")
+        if not subscription_key.strip():
             raise ValueError("subscription_key must be a non-empty string")
         refuse_unsafe_characters("subscription_key", subscription_key)
         if access_token is not None and auth is not None:
@@ -85,9 +95,13 @@ class LegrandClient:
             raise ValueError("pass http_client or transport, not both")
         if not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
+        if not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("base_url must be an absolute http(s) URL")
+        if "?" in base_url or "#" in base_url:
+            raise ValueError("base_url must not have a query or a fragment: paths are appended")
         self._base_url = str(base_url).rstrip("/")
         self._clock: Clock = clock if clock is not None else SystemClock()
         wire: httpx.AsyncBaseTransport
@@ -101,11 +115,15 @@ class LegrandClient:
             raise TypeError("rate_limit must be a RateLimit or None")
         #: The limiter every attempt goes through (None: no local limits).
         self.rate_limit = rate_limit
-        if rate_limit is not None:
-            rate_limit.bind(self._clock)
-            wire = RateLimitTransport(wire, rate_limit)
         jitter = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
-        stack = RetryTransport(wire, retry, clock=self._clock, rng=jitter)
+        stack = build_stack(
+            wire,
+            retry=retry,
+            clock=self._clock,
+            rng=jitter,
+            rate_limit=rate_limit,
+            max_body_size=max_body_size,
+        )
         #: What went over the wire: attempts, statuses, errors, retries by cause.
         self.stats = stack.stats
         self._http = httpx.AsyncClient(
@@ -115,6 +133,7 @@ class LegrandClient:
             headers={
                 "Ocp-Apim-Subscription-Key": subscription_key.strip(),
                 "Accept": _JSON,
+                "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": f"legrand-async/{__version__} httpx/{httpx.__version__}",
             },
         )
@@ -138,7 +157,7 @@ class LegrandClient:
             url,
             content=content,
             headers=headers,
-            extensions={IDEMPOTENT: route.idempotent},
+            extensions={IDEMPOTENT: route.idempotent, EXPECTS_JSON: route.response is not None},
         )
         try:
             response = await self._http.send(request)
@@ -174,13 +193,15 @@ class LegrandClient:
     ) -> ThermostatPoller:
         """Poll Smarther thermostats; an async iterator of :class:`StatusChange`.
 
-        ``targets`` are ``(plant_id, module_id)`` pairs; without them every chronothermostat of
-        every plant is found (and found again every ``discovery_interval`` seconds). The first
+        ``targets`` are ``(plant_id, module_id)`` pairs; without them every chronothermostat is
+        found plant by plant (and found again every ``discovery_interval`` seconds; a failed
+        plant list or topology is tried again on its own, see ``poller.discovery``). The first
         cycle yields every thermostat, later ones only those whose state changed (function, mode,
         setpoint, programs, activation time, load state, temperature, humidity, online).
         ``interval`` (seconds between two reads of a thermostat) defaults to what the daily quota
         allows: the calls left today but ``reserve`` of the day's quota, spread evenly over the
-        time to the reset, never faster than the per-second limit. Errors are counted in
+        time to the reset, never faster than the per-second limit; an explicit ``interval`` is a
+        floor the budget stretches, so the reserve always holds. Errors are counted in
         ``.errors`` and polling goes on; see :mod:`legrand_async._poller`. ::
 
             async with client.poll_thermostats() as poller:
@@ -231,9 +252,11 @@ class LegrandClient:
     async def aclose(self) -> None:
         """Write the quota count (see ``RateLimit.flush``) and close connections (and a
         ``transport`` you passed; never your ``http_client``)."""
-        if self.rate_limit is not None:
-            await self.rate_limit.flush()
-        await self._http.aclose()
+        try:
+            if self.rate_limit is not None:
+                await self.rate_limit.flush()
+        finally:  # a cancellation the flush passes on still closes the connections
+            await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         if self.rate_limit is not None:

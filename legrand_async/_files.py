@@ -27,14 +27,18 @@ def read_private(path: Path, limit: int) -> tuple[bytes, int]:
     """
     # O_NONBLOCK: a FIFO in place of the file must not hang the open.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
+    try:
+        info = os.fstat(fd)  # before fdopen, which refuses a directory without naming it
         if stat.S_ISDIR(info.st_mode):
             raise ValueError(f"{path} is a directory, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise ValueError(f"{path} is not a regular file")
         if info.st_size > limit:
             raise ValueError(f"{path} is larger than {limit} bytes")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as file:
         content = file.read(limit + 1)
     if len(content) > limit:  # it grew meanwhile
         raise ValueError(f"{path} is larger than {limit} bytes")

@@ -9,10 +9,23 @@ from urllib.parse import quote
 
 import attrs
 
-__all__ = ["Call", "Family", "PathParam", "Route", "one_of", "opaque_id", "uuid_id"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "Call",
+    "Family",
+    "PathParam",
+    "Route",
+    "one_of",
+    "opaque_id",
+    "uuid_id",
+]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: The longest opaque id accepted (the cloud's ids are a few dozen characters).
+MAX_ID_LENGTH = 256
 
 
 def uuid_id(name: str, value: object) -> str:
@@ -37,11 +50,20 @@ def one_of(*choices: str) -> Callable[[str, object], str]:
 
 
 def opaque_id(name: str, value: object) -> str:
-    """A non-empty opaque path value (percent-encoded when sent)."""
+    """A non-empty opaque path value of at most 256 characters (percent-encoded when sent).
+
+    Control characters and lone surrogates (which have no UTF-8 form) are refused.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{name} must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{name} must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+    if _CONTROL.search(value):
+        raise ValueError(f"{name} must not contain control characters")
+    if _SURROGATE.search(value):
+        raise ValueError(f"{name} must be valid Unicode text (it has a lone surrogate)")
     if value in (".", ".."):  # dot segments would be resolved away and reach another path
         raise ValueError(f"{name} must not be {value!r}")
     return value

@@ -10,6 +10,8 @@
     │   ├── WrongInput 430 · AppPasswordExpired 469 · TermsExpired 470 · DeviceBusy 486
     │   └── ServerError 5xx
     ├── QuotaExhausted            the day's quota is spent (or a wait exceeds max_wait); .resets_at
+    │   └── ServerQuotaExhausted  the gateway said so ("Out of call volume quota"), also a
+    │                             Forbidden: its 403 and every call failed fast after it
     ├── AuthError                 getting or refreshing a token failed
     │   ├── ClientSecretExpired (AADB2C90085) · AuthorizationCodeExpired (AADB2C90080)
     │   ├── RedirectUriMismatch · ReauthorizationRequired (other invalid_grant, no token)
@@ -22,6 +24,7 @@
     │   └── TokenStoreError       the token store holds no readable token (a directory, a huge
     │                             or broken file, a read error); also a ValueError
     └── ResponseValidationError   the body is not JSON or does not fit the model; .errors (paths)
+        └── ResponseTooLarge      the decoded body is longer than the client's max_body_size
 
 ``str(error)`` shows the status, the message and the request id; it never shows a token,
 a client secret or the subscription key (the message is scrubbed of the request's secrets).
@@ -52,8 +55,10 @@ __all__ = [
     "ReauthorizationRequired",
     "RedirectUriMismatch",
     "RequestTimeout",
+    "ResponseTooLarge",
     "ResponseValidationError",
     "ServerError",
+    "ServerQuotaExhausted",
     "StateMismatch",
     "TermsExpired",
     "TokenRateLimited",
@@ -177,7 +182,8 @@ class ServerError(APIError):
 class QuotaExhausted(LegrandError):
     """The day's quota is spent, or the limiter would wait longer than ``max_wait``.
 
-    ``.resets_at`` (aware UTC) tells when calls come back.
+    ``.resets_at`` (aware UTC) tells when calls come back. Raised by the local limiter without
+    a request; when the gateway said it, the error is a :class:`ServerQuotaExhausted`.
     """
 
     def __init__(
@@ -194,6 +200,18 @@ class QuotaExhausted(LegrandError):
         self.request_id = request_id
 
 
+class ServerQuotaExhausted(QuotaExhausted, Forbidden):
+    """The gateway's 403 "Out of call volume quota": a QuotaExhausted that is also a Forbidden.
+
+    Raised for that answer and for every call the limiter then fails fast without sending,
+    until ``.resets_at``; ``.body`` is the gateway's answer, ``.attempts`` the attempts made.
+    """
+
+    def __init__(self, message: str, *, resets_at: datetime | None = None, **details: Any) -> None:
+        APIError.__init__(self, message, **details)  # status_code, code, request_id, body, ...
+        self.resets_at = resets_at
+
+
 class ResponseValidationError(LegrandError):
     """The response body was not valid JSON or did not fit the expected model."""
 
@@ -203,6 +221,13 @@ class ResponseValidationError(LegrandError):
         details = "; ".join(errors)
         super().__init__(f"{message}: {details}" if details else message, status_code=status_code)
         self.errors = list(errors)
+
+
+class ResponseTooLarge(ResponseValidationError):
+    """The decoded body is longer than the client's ``max_body_size`` (it was not read further).
+
+    ``.status_code`` is the answer's status, whatever it was.
+    """
 
 
 class AuthError(LegrandError):

@@ -1,187 +1,146 @@
-"""C2C webhooks: parse Legrand's notifications and receive them without ever getting banned.
+"""C2C webhooks: receive Legrand's deliveries without ever getting banned, and parse them.
 
 ::
 
-    from legrand_async.webhooks import WebhookReceiver, parse_notification
+    from legrand_async.webhooks import ThermostatEvent, WebhookReceiver
 
     receiver = WebhookReceiver(secret="long-random-string")   # an ASGI app
     # serve it (uvicorn, or mounted in your ASGI app), then subscribe
     # https://your.host/any/path/long-random-string with client.smarther.ensure_subscription().
     async for event in receiver.events():
-        print(event.plant_id, event.module_id, event.status.mode)
+        if isinstance(event, ThermostatEvent):
+            print(event.plant_id, event.module_id, event.status.mode)
 
 Legrand bans an endpoint that answers slower than 750 ms or with a status >= 300, and cannot sign
-its requests: the receiver acknowledges as soon as the body is read and parsed (the consumer never
-delays it), and an unguessable secret at the end of the URL is the authentication.
+its requests. So the receiver answers 2xx to every well-formed delivery, whatever it holds, as
+soon as it has checked the secret at the end of the path and that the body is a JSON array or
+object of events; it reads the events into models only when the consumer takes them.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, MutableMapping
-from datetime import datetime
 from typing import Any
 
 import anyio
-import attrs
 
-from ._clock import Clock, SystemClock
-from ._converters import structure, warm
+from ._clock import Clock
+from ._converters import warm
+from ._deadline import Deadlines
+from ._notifications import (
+    OtherEvent,
+    ThermostatEvent,
+    WebhookEvent,
+    event_items,
+    is_thermostat,
+    is_validation,
+    load,
+    other_event,
+    parse_notification,
+    read_event,
+    validation_code,
+)
 from .errors import ResponseValidationError
-from .models.smarther import CLOUD_PLANT_PREFIX, ChronothermostatStatus
+from .models.smarther import ChronothermostatStatus
 
-__all__ = ["ThermostatEvent", "WebhookReceiver", "parse_notification", "validation_code"]
+__all__ = [
+    "OtherEvent",
+    "ThermostatEvent",
+    "WebhookEvent",
+    "WebhookReceiver",
+    "parse_notification",
+    "validation_code",
+]
 
-VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
-
-
-@attrs.frozen
-class ThermostatEvent:
-    """One thermostat's new status, pushed by Legrand."""
-
-    plant_id: str | None
-    module_id: str | None
-    status: ChronothermostatStatus
-    event_time: datetime | None = None
-    event_id: str | None = None
-
-
-def _invalid(path: str, problem: str) -> ResponseValidationError:
-    return ResponseValidationError("the notification does not fit", errors=[f"{problem} @ {path}"])
-
-
-def _load(body: bytes | str | Any) -> Any:
-    if isinstance(body, bytes | bytearray | memoryview):
-        try:
-            body = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            raise _invalid("$", "not UTF-8") from None
-    if isinstance(body, str):
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise _invalid("$", "not JSON") from None
-    return body
+_OK = b'{"result":0}'
+_OK_LENGTH = (b"content-length", b"%d" % len(_OK))
+_JSON = (b"content-type", b"application/json")
+_REFUSALS = {
+    400: b'{"result":1,"message":"not an Event Grid delivery"}',
+    404: b'{"result":1,"message":"not found"}',
+    405: b'{"result":1,"message":"POST only"}',
+    408: b'{"result":1,"message":"the body took too long"}',
+    413: b'{"result":1,"message":"body too large"}',
+    503: b'{"result":1,"message":"too many uploads in progress"}',
+}
 
 
-def _items(data: Any) -> list[Any]:
-    return data if isinstance(data, list) else [data]
+def _validation_answer(code: str) -> bytes:
+    """The handshake's answer: the code under both names the sources give."""
+    return json.dumps({"validationResponse": code, "validationCode": code}).encode()
 
 
-def validation_code(body: bytes | str | Any) -> str | None:
-    """The code of an Event Grid subscription validation event in ``body``, if it is one."""
-    return _validation_code(_load(body))
+class _Window:
+    """The event ids seen in the last ``seconds``, at most ``size`` of them (oldest go first)."""
+
+    __slots__ = ("_seen", "seconds", "size")
+
+    def __init__(self, size: int, seconds: float) -> None:
+        self.size = size
+        self.seconds = seconds
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def seen(self, event_id: str, now: float) -> bool:
+        """Whether ``event_id`` is in the window; it is added if not."""
+        seen = self._seen
+        horizon = now - self.seconds
+        while seen and next(iter(seen.values())) < horizon:
+            seen.popitem(last=False)
+        if event_id in seen:
+            return True
+        seen[event_id] = now
+        if len(seen) > self.size:
+            seen.popitem(last=False)
+        return False
 
 
-def _validation_code(data: Any) -> str | None:
-    for item in _items(data):
-        if isinstance(item, dict) and _event_type(item) == VALIDATION_EVENT:
-            data = item.get("data")
-            code = data.get("validationCode") if isinstance(data, dict) else None
-            if isinstance(code, str) and code:
-                return code
-    return None
-
-
-def _event_type(item: dict[str, Any]) -> str:
-    """``eventType`` (Event Grid schema) or ``type`` (CloudEvents), lowercased."""
-    return str(item.get("eventType", item.get("type", ""))).lower()
-
-
-def _plant_id(item: dict[str, Any]) -> str | None:
-    elements = item.get("subjectElements")
-    candidate = elements.get("plantId") if isinstance(elements, dict) else None
-    if not isinstance(candidate, str):
-        subject = item.get("subject")
-        parts = [p for p in subject.split("/") if p] if isinstance(subject, str) else []
-        candidate = parts[0] if parts else None
-    if isinstance(candidate, str) and candidate:
-        return candidate.removeprefix(CLOUD_PLANT_PREFIX)
-    return None
-
-
-def _strip(plant_id: str | None) -> str | None:
-    return plant_id.removeprefix(CLOUD_PLANT_PREFIX) if plant_id else None
-
-
-def _time(value: Any, path: str) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise _invalid(path, "not a date-time")
+def _check_secret(secret: object) -> bytes:
+    if not isinstance(secret, str):
+        raise TypeError(f"secret must be a str, got {type(secret).__name__}")
+    if len(secret) < 16 or "/" in secret:
+        raise ValueError("secret must be a string of at least 16 characters without '/'")
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise _invalid(path, "not a date-time") from None
+        return secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("secret must be text that UTF-8 can encode (no lone surrogates)") from None
 
 
-def parse_notification(body: bytes | str | Any) -> list[ThermostatEvent]:
-    """The thermostat events in a C2C notification body (bytes, text, or parsed JSON).
-
-    Accepts a JSON array of Event Grid events or a single object, with or without the ``data``
-    envelope; validation events carry no status and are skipped. A malformed body raises
-    ResponseValidationError naming the path of the problem.
-    """
-    return _events(_load(body))
+def _count(name: str, value: object, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
 
 
-def _events(data: Any) -> list[ThermostatEvent]:
-    events: list[ThermostatEvent] = []
-    for i, item in enumerate(_items(data)):
-        where = f"$[{i}]" if isinstance(data, list) else "$"
-        if not isinstance(item, dict):
-            raise _invalid(where, "not an object")
-        if _event_type(item) == VALIDATION_EVENT:
-            continue
-        payload = item.get("data", item)
-        if isinstance(payload, str):  # an envelope that carries data as JSON text
-            try:
-                payload = json.loads(payload)
-            except (ValueError, RecursionError):
-                raise _invalid(f"{where}.data", "not JSON") from None
-        if not isinstance(payload, dict):
-            raise _invalid(f"{where}.data", "not an object")
-        statuses = payload.get("chronothermostats")
-        base = f"{where}.data" if "data" in item else where
-        if not isinstance(statuses, list):
-            raise _invalid(f"{base}.chronothermostats", "required list missing")
-        event_id = item.get("id")
-        time_key = "eventTime" if "eventTime" in item else "time"  # Event Grid or CloudEvents
-        event_time = _time(item.get(time_key), f"{where}.{time_key}")
-        for j, raw in enumerate(statuses):
-            try:
-                status = structure(raw, ChronothermostatStatus)
-            except ResponseValidationError as exc:
-                at = f"@ {base}.chronothermostats[{j}]"
-                errors = [e.replace("@ $", at) for e in exc.errors]
-                raise ResponseValidationError(
-                    "the notification does not fit", errors=errors
-                ) from None
-            events.append(
-                ThermostatEvent(
-                    plant_id=_strip(status.plant_id) or _plant_id(item),
-                    module_id=status.module_id,
-                    status=status,
-                    event_time=event_time,
-                    event_id=event_id if isinstance(event_id, str) else None,
-                )
-            )
-    return events
+def _seconds(name: str, value: object, *, positive: bool = False) -> float:
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value) if abs(value) < 2**1000 else math.inf
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return number
 
 
 class WebhookReceiver:
-    """An ASGI app receiving Legrand's C2C notifications; iterate :meth:`events` to consume them.
+    """An ASGI app receiving Legrand's C2C deliveries; iterate :meth:`events` to consume them.
 
-    - A request whose path does not end in ``secret`` gets 404; only POST is accepted (405).
-    - Bodies over ``max_body`` bytes get 413, malformed ones 400 (and the app keeps running).
-    - A validation event is answered with its code (as ``validationResponse`` and
-      ``validationCode``: sources disagree on the name).
-    - Other notifications are acknowledged with 200 ``{"result": 0}`` as soon as they are parsed;
-      the events are queued for the consumer (never awaited). Duplicates (same event id within
-      ``dedup_seconds``) are delivered once. The queue holds ``queue_size`` events: when it is
-      full the oldest are dropped and counted in ``.dropped``.
+    - The path must end in ``secret`` (compared percent-decoded, in constant time), else 404;
+      only POST is accepted (405).
+    - Every JSON array or object of events is acknowledged 200: thermostat notifications,
+      Event Grid's validation handshake (answered with its code), and events the library does
+      not model, which reach the consumer as :class:`OtherEvent` (counted in ``.other``).
+      400 is for bodies that are not JSON or not events at all.
+    - Bounded: a body over ``max_body`` bytes gets 413, one not complete within
+      ``read_timeout`` seconds 408, and uploads in progress hold at most ``max_buffered`` bytes
+      together (past that 503). The queue holds ``queue_size`` events (the oldest are dropped
+      and counted in ``.dropped``); an event id seen in the last ``dedup_seconds`` (among the
+      last ``dedup_size`` ids) is not queued again (``.duplicates``).
+    - The consumer never delays an answer: events are read into models when it takes them.
     """
 
     def __init__(
@@ -191,107 +150,193 @@ class WebhookReceiver:
         max_body: int = 256 * 1024,
         queue_size: int = 1000,
         dedup_seconds: float = 600.0,
+        dedup_size: int = 10_000,
+        read_timeout: float = 5.0,
+        max_buffered: int = 4 * 1024 * 1024,
         clock: Clock | None = None,
     ) -> None:
-        if not isinstance(secret, str) or len(secret) < 16 or "/" in secret:
-            raise ValueError("secret must be a string of at least 16 characters without '/'")
-        if queue_size < 1 or max_body < 1:
-            raise ValueError("queue_size and max_body must be >= 1")
-        self._secret = secret.encode()
-        warm(ChronothermostatStatus)  # the first notification must not wait for code generation
-        self.max_body = max_body
-        self.dedup_seconds = dedup_seconds
-        self._clock: Clock = clock if clock is not None else SystemClock()
-        self._queue: deque[ThermostatEvent] = deque(maxlen=queue_size)
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._secret = _check_secret(secret)
+        self.max_body = _count("max_body", max_body, 1)
+        self.max_buffered = _count("max_buffered", max_buffered, self.max_body)
+        self._deadlines = Deadlines(_seconds("read_timeout", read_timeout, positive=True))
+        self._dedup = _Window(
+            _count("dedup_size", dedup_size, 1), _seconds("dedup_seconds", dedup_seconds)
+        )
+        # (body, index of the event in it): bytes are smaller than parsed JSON and not tracked by
+        # the garbage collector; the consumer parses them again when it takes them.
+        self._queue: deque[tuple[bytes, int]] = deque(maxlen=_count("queue_size", queue_size, 1))
+        self._parsed: tuple[bytes, list[dict[str, Any]]] = (b"", [])  # the consumer's last body
+        self._pending: deque[WebhookEvent] = deque()
+        warm(ChronothermostatStatus)  # the first event taken must not wait for code generation
+        self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self._arrived = anyio.Event()
+        self._buffered = 0
         self.received = 0
+        self.other = 0
+        self.invalid = 0
         self.duplicates = 0
         self.dropped = 0
         self.rejected = 0
 
-    def __repr__(self) -> str:
-        return f"WebhookReceiver(secret='***', queued={len(self._queue)}, dropped={self.dropped})"
+    @property
+    def read_timeout(self) -> float:
+        """Seconds a request body may take to arrive (then 408)."""
+        return self._deadlines.seconds
 
-    async def events(self) -> AsyncGenerator[ThermostatEvent, None]:
-        """The events as they arrive, oldest first (runs until cancelled)."""
+    @property
+    def dedup_seconds(self) -> float:
+        """How long an event id is remembered to drop its duplicates."""
+        return self._dedup.seconds
+
+    @property
+    def queued(self) -> int:
+        """Deliveries' events waiting for the consumer (at most ``queue_size``)."""
+        return len(self._queue)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held by uploads in progress (at most ``max_buffered``)."""
+        return self._buffered
+
+    def __repr__(self) -> str:
+        return (
+            f"WebhookReceiver(secret='***', queued={self.queued}, "
+            f"received={self.received}, dropped={self.dropped}, rejected={self.rejected})"
+        )
+
+    async def events(self) -> AsyncGenerator[WebhookEvent, None]:
+        """The events as they arrive, oldest first (runs until cancelled).
+
+        :class:`ThermostatEvent` for each thermostat status, :class:`OtherEvent` for the rest.
+        """
+        pending = self._pending  # read from a body, not yet taken: kept for the next consumer
         while True:
-            while self._queue:
-                yield self._queue.popleft()
+            while pending or self._queue:
+                if pending:
+                    yield pending.popleft()
+                else:
+                    pending.extend(self._read(*self._queue.popleft()))
             if self._arrived.is_set():  # only consumers renew it: an ack costs one set()
                 self._arrived = anyio.Event()
             await self._arrived.wait()
 
-    def _accept(self, events: list[ThermostatEvent]) -> None:
-        now = self._clock.monotonic()
-        while self._seen and next(iter(self._seen.values())) < now - self.dedup_seconds:
-            self._seen.popitem(last=False)
-        for event in events:
-            if event.event_id is not None:
-                key = f"{event.event_id}/{event.module_id}"
-                if key in self._seen:
-                    self.duplicates += 1
-                    continue
-                self._seen[key] = now
-            if len(self._queue) == self._queue.maxlen:
+    def _read(self, body: bytes, index: int) -> list[WebhookEvent]:
+        if self._parsed[0] is not body:
+            self._parsed = (body, event_items(load(body)))  # it was read when acknowledged
+        item = self._parsed[1][index]
+        try:
+            return read_event(item)
+        except ResponseValidationError as exc:
+            self.invalid += 1
+            return [other_event(item, problem="; ".join(exc.errors))]
+
+    def _accept(self, body: bytes, items: list[dict[str, Any]]) -> str | None:
+        """Queue the events of a delivery; the validation code when it has one."""
+        now = self._monotonic()
+        queue = self._queue
+        code = None
+        for index, item in enumerate(items):
+            if is_validation(item):
+                code = code or validation_code(item)
+                continue
+            event_id = item.get("id")
+            if type(event_id) is str and self._dedup.seen(event_id, now):
+                self.duplicates += 1
+                continue
+            if not is_thermostat(item):
+                self.other += 1
+            if len(queue) == queue.maxlen:
                 self.dropped += 1  # the deque drops the oldest
-            self._queue.append(event)
+            queue.append((body, index))
             self.received += 1
         self._arrived.set()
+        return code
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
             return
-        status, body = await self._handle(scope, receive)
-        if status >= 300:
-            self.rejected += 1
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        refused = self._refusal(scope)
+        if refused:
+            return await self._refuse(send, refused)
+        with self._deadlines.start() as deadline:  # only what the answer needs from here on
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body: bytes | int = bytes(message.get("body", b""))  # all at once: usual
+            elif self._declared_too_large(scope):
+                body = 413  # refused before reading the rest
+            else:
+                body = await self._chunks(message, receive)
+        if deadline.expired:
+            body = 408
+        elif not isinstance(body, int) and len(body) > self.max_body:
+            body = 413
+        if isinstance(body, int):
+            return await self._refuse(send, body)
+        try:
+            items = event_items(load(body))
+        except ResponseValidationError:
+            return await self._refuse(send, 400)
+        code = self._accept(body, items)
+        if code is None:
+            answer, headers = _OK, [_JSON, _OK_LENGTH]
+        else:
+            answer = _validation_answer(code)
+            headers = [_JSON, (b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    def _refusal(self, scope: MutableMapping[str, Any]) -> int:
+        """The status refusing a request from its scope alone, or 0."""
+        last = scope.get("path", "").rstrip("/").rpartition("/")[2]
+        if not hmac.compare_digest(last.encode("utf-8", "surrogatepass"), self._secret):
+            return 404
+        return 405 if scope.get("method") != "POST" else 0
+
+    def _declared_too_large(self, scope: MutableMapping[str, Any]) -> bool:
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":  # ASGI servers send header names in lowercase
+                return bool(value.isdigit() and int(value) > self.max_body)
+        return False
+
+    async def _refuse(self, send: Any, status: int) -> None:
+        self.rejected += 1
+        body = _REFUSALS[status]
+        headers = [_JSON, (b"content-length", b"%d" % len(body))]
         if status == 405:
             headers.append((b"allow", b"POST"))
+        elif status in (408, 413, 503):
+            headers.append((b"connection", b"close"))  # the rest of the body is not read
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(self, scope: MutableMapping[str, Any], receive: Any) -> tuple[int, bytes]:
-        path = scope.get("raw_path") or scope.get("path", "").encode()
-        last = bytes(path).split(b"?", 1)[0].rstrip(b"/").rsplit(b"/", 1)[-1]
-        if not hmac.compare_digest(last, self._secret):
-            return 404, b'{"result":1,"message":"not found"}'
-        if scope.get("method") != "POST":
-            return 405, b'{"result":1,"message":"POST only"}'
-        for name, value in scope.get("headers", []):
-            if name.lower() == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                return 413, b'{"result":1,"message":"body too large"}'
+    @staticmethod
+    async def _lifespan(receive: Any, send: Any) -> None:
+        while (message := await receive())["type"] != "lifespan.shutdown":
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _chunks(self, message: dict[str, Any], receive: Any) -> bytes | int:
+        """The body sent in several messages, from ``message`` on."""
         chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return 400, b'{"result":1}'
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return 413, b'{"result":1,"message":"body too large"}'
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        size = held = 0  # held: bytes kept across awaits, counted in self._buffered
         try:
-            data = _load(body)
-            code = _validation_code(data)
-            if code is not None:
-                reply = {"validationResponse": code, "validationCode": code}
-                return 200, json.dumps(reply).encode()
-            events = _events(data)
-        except ResponseValidationError:
-            return 400, b'{"result":1,"message":"malformed notification"}'
-        self._accept(events)
-        return 200, b'{"result":0}'
+            while True:
+                if message["type"] != "http.request":
+                    return 400  # the client went away
+                chunk = bytes(message.get("body", b""))
+                size += len(chunk)
+                if size > self.max_body:
+                    return 413
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)  # at most max_body
+                if self._buffered + len(chunk) > self.max_buffered:
+                    return 503
+                self._buffered += len(chunk)
+                held += len(chunk)
+                message = await receive()
+        finally:
+            self._buffered -= held

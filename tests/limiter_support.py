@@ -1,11 +1,19 @@
-"""Helpers of the limiter tests: a wall clock that jumps, stores that fail or hang."""
+"""Helpers of the limiter tests: a wall clock that jumps, stores that fail or hang, a process
+writing a quota file."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class JumpClock:
@@ -70,3 +78,47 @@ class RecordingStore:
             raise self.fail_save
         self.saves.append((day, used))
         self.stored = (day, used)
+
+
+QUOTA_WORKER = textwrap.dedent(
+    """
+    import os, sys, time
+    from datetime import datetime, timezone
+    import anyio
+    from legrand_async import FileQuotaStore, RateLimit
+
+    class Fixed:
+        def monotonic(self): return time.monotonic()
+        def now(self): return datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
+        async def sleep(self, seconds): await anyio.sleep(seconds)
+
+    async def main():
+        path, calls, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        rate = RateLimit(per_day=None, store=FileQuotaStore(path), clock=Fixed(), flush_delay=0)
+        await rate.load()
+        print("ready", flush=True)
+        while not os.path.exists(go):
+            await anyio.sleep(0.005)
+        done = 0
+        while calls < 0 or done < calls:
+            await rate.acquire()  # flush_delay=0: each call merges its count before it returns
+            done += 1
+            print(done, flush=True)
+        await rate.flush()
+        assert rate.store_error is None, rate.store_error
+
+    anyio.run(main)
+    """
+)
+
+
+def quota_worker(path: Path, calls: int, go: Path) -> subprocess.Popen[str]:
+    """A process that loads ``path``, says ``ready``, waits for the file ``go`` to exist, then
+    makes ``calls`` calls (forever if negative), each written at once, printing their number."""
+    return subprocess.Popen(
+        [sys.executable, "-c", QUOTA_WORKER, str(path), str(calls), str(go)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -229,7 +229,6 @@ def test_a_waiter_gives_up_however_slowly_the_token_endpoint_trickles() -> None:
     run_virtual(main)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the bounded transport (i12-transport)")
 def test_the_leader_gives_up_however_slowly_the_token_endpoint_trickles() -> None:
     async def main() -> None:
         outcomes = await trickling({"leader": 5})

@@ -138,7 +138,7 @@ def test_a_directory_or_a_huge_file_is_refused_unread(
 ) -> None:
     directory = tmp_path / "dir.yaml"
     directory.mkdir()
-    assert "Is a directory" in login(directory, tmp_path, capsys)
+    assert "is a directory" in login(directory, tmp_path, capsys).lower()
     huge = tmp_path / "huge.yaml"
     huge.write_text(seed() + "#" * (1024 * 1024))
     assert "larger than" in login(huge, tmp_path, capsys)

@@ -10,7 +10,7 @@ import respx
 
 from legrand_async import LegrandClient, RetryPolicy
 
-from .conftest import BASE, CHRONO, KEY, MODULE, PLANT, TOKEN, load
+from .conftest import BASE, CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load
 
 
 class Recorder(httpx.AsyncBaseTransport):
@@ -114,7 +114,7 @@ async def test_aclose_without_context_manager(mock: respx.MockRouter) -> None:
 
 @pytest.mark.asyncio
 async def test_no_secret_in_repr_or_logs(
-    mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+    mock: respx.MockRouter, caplog: pytest.LogCaptureFixture, clock: FakeClock
 ) -> None:
     caplog.set_level(logging.DEBUG)
     mock.get(CHRONO).mock(
@@ -124,7 +124,7 @@ async def test_no_secret_in_repr_or_logs(
         ]
     )
     client = LegrandClient(
-        subscription_key=KEY, access_token=TOKEN, retry=RetryPolicy(initial_delay=0)
+        subscription_key=KEY, access_token=TOKEN, retry=RetryPolicy(initial_delay=0), clock=clock
     )
     async with client:
         await client.smarther.get_status(PLANT, MODULE)
@@ -137,7 +137,9 @@ async def test_no_secret_in_repr_or_logs(
 
 
 @pytest.mark.asyncio
-async def test_stats_count_attempts_statuses_and_retries(mock: respx.MockRouter) -> None:
+async def test_stats_count_attempts_statuses_and_retries(
+    mock: respx.MockRouter, clock: FakeClock
+) -> None:
     mock.get(CHRONO).mock(
         side_effect=[
             httpx.ConnectError("refused"),
@@ -146,10 +148,11 @@ async def test_stats_count_attempts_statuses_and_retries(mock: respx.MockRouter)
         ]
     )
     async with LegrandClient(
-        subscription_key=KEY, access_token=TOKEN, retry=RetryPolicy(initial_delay=0)
+        subscription_key=KEY, access_token=TOKEN, retry=RetryPolicy(initial_delay=0), clock=clock
     ) as client:
         await client.smarther.get_status(PLANT, MODULE)
         stats = client.stats
+    assert clock.sleeps == [0.0, 10.0]  # a 486 waits Legrand's 10 s (on the fake clock)
     assert stats.attempts == 3
     assert dict(stats.statuses) == {486: 1, 200: 1}
     assert dict(stats.errors) == {"ConnectError": 1}

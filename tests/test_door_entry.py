@@ -249,7 +249,7 @@ async def test_408_is_retried(
     (result,) = await client.door_entry.call_home(PLANT, DEVICE)
     assert result.ticket == ticket
     assert route.call_count == 2
-    assert clock.sleeps == [0.5]
+    assert clock.sleeps == [3.0]  # Legrand: 408, "wait a few seconds and try again"
 
 
 @pytest.mark.asyncio

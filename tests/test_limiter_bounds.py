@@ -4,7 +4,9 @@ time, and bad arguments refused before any request."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import anyio
@@ -204,6 +206,34 @@ def test_a_clock_at_the_end_of_time_still_reads(now: datetime, zone: timezone) -
 # --------------------------------------------------------------------------------------------
 
 
+class NumberLike:
+    """Converts to float and int (as numpy's scalars do) without being an int or a float."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __index__(self) -> int:
+        return self.value
+
+
+class NoOffset(tzinfo):
+    """A zone that gives no offset: a naive time in disguise."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+class BrokenZone(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        raise RuntimeError("no tz database")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
@@ -232,8 +262,41 @@ def test_a_clock_at_the_end_of_time_still_reads(now: datetime, zone: timezone) -
         ({"day_resets_at": "00:00"}, TypeError),
         ({"day_resets_at": datetime(2026, 1, 1, tzinfo=UTC)}, TypeError),
         ({"store": "quota.json"}, TypeError),
+        # Beyond float's range, other number types, things that only look like numbers
+        ({"per_second": 10**400}, ValueError),
+        ({"max_wait": 10**400}, ValueError),
+        ({"flush_delay": -(10**400)}, ValueError),
+        ({"per_second": -0.0}, ValueError),
+        ({"per_second": Decimal("5")}, TypeError),
+        ({"max_wait": Fraction(1, 2)}, TypeError),
+        ({"flush_delay": NumberLike(1)}, TypeError),
+        ({"per_second": complex(1, 0)}, TypeError),
+        ({"per_day": Decimal(500)}, TypeError),
+        ({"per_day": NumberLike(500)}, TypeError),
+        ({"max_concurrency": NumberLike(4)}, TypeError),
+        ({"max_concurrency": "4"}, TypeError),
+        # Reset times without a usable zone
+        ({"day_resets_at": time(0, tzinfo=NoOffset())}, ValueError),
+        ({"day_resets_at": time(0, tzinfo=BrokenZone())}, ValueError),
+        ({"day_resets_at": None}, TypeError),
+        # Clocks
+        ({"clock": "system"}, TypeError),
+        ({"clock": object()}, TypeError),
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error, match=next(iter(kwargs))):
         RateLimit(**kwargs)
+
+
+def test_a_negative_zero_wait_is_zero() -> None:
+    rate = RateLimit(max_wait=-0.0, flush_delay=-0.0)
+    assert (math.copysign(1, rate.max_wait), math.copysign(1, rate.flush_delay)) == (1, 1)
+
+
+def test_exhaust_needs_a_datetime() -> None:
+    rate = RateLimit(clock=FakeClock(NOON))
+    for bad in ("2026-11-22", 1e9, NOON.date()):
+        with pytest.raises(TypeError, match="resets_at"):
+            rate.exhaust(bad)  # type: ignore[arg-type]
+    assert rate.snapshot().remaining_today == 500

@@ -1,7 +1,8 @@
 """The daily window on clocks that jump and on DST nights: never backwards, one reset a day.
 
 The clocks here (``JumpClock``) step the wall clock either way while monotonic time only moves
-on, as NTP or an administrator does; no test sleeps.
+on, as NTP or an administrator does; no test sleeps. The property over arbitrary jumps is in
+``test_limiter_clocks.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from legrand_async import QuotaExhausted, RateLimit
 
@@ -178,77 +177,3 @@ def test_the_start_of_a_dst_night(zone: ZoneInfo, reset: time, day: date, start:
     for minutes in range(0, 120, 5):
         assert rate.window_start(begins + timedelta(minutes=minutes)) == begins
     assert begins.astimezone(zone).date() == day
-
-
-# --------------------------------------------------------------------------------------------
-# Property: whatever the clock does, no day lets more than per_day calls through
-# --------------------------------------------------------------------------------------------
-
-DAY = 86_400.0
-OPERATIONS = st.lists(
-    st.one_of(
-        st.tuples(st.just("advance"), st.floats(0, 2 * DAY)),
-        st.tuples(st.just("advance"), st.floats(0, 3600)),
-        st.tuples(st.just("step"), st.floats(-2 * DAY, 2 * DAY)),
-        st.tuples(st.just("step"), st.floats(-3600, 3600)),
-        st.tuples(st.just("calls"), st.integers(1, 6)),
-    ),
-    max_size=40,
-)
-STARTS = st.sampled_from(
-    [
-        datetime(2026, 3, 7, 22, tzinfo=UTC),  # New York springs forward on the 8th
-        datetime(2026, 3, 28, 22, tzinfo=UTC),  # Rome springs forward on the 29th
-        datetime(2026, 10, 24, 22, tzinfo=UTC),  # Rome falls back on the 25th
-        datetime(2026, 10, 31, 22, tzinfo=UTC),  # New York falls back on 1 November
-        datetime(2026, 11, 21, 23, 30, tzinfo=UTC),
-    ]
-)
-RESETS = st.builds(
-    time,
-    st.sampled_from([0, 1, 2, 3, 23]),
-    st.sampled_from([0, 30, 59]),
-    tzinfo=st.sampled_from([UTC, ROME, NEW_YORK]),
-)
-
-
-@given(start=STARTS, reset=RESETS, per_day=st.integers(1, 5), operations=OPERATIONS)
-@settings(max_examples=300, deadline=None)
-def test_no_day_ever_lets_more_than_per_day_calls_through(
-    start: datetime, reset: time, per_day: int, operations: list[tuple[str, float]]
-) -> None:
-    """Calls are grouped two ways: by the window the clock showed when each was made, and by
-    the newest window the clock had shown by then. Neither group ever exceeds ``per_day``, and
-    the count never forgets the newest window's calls (no reset until a newer one)."""
-
-    async def main() -> None:
-        clock = JumpClock(start)
-        rate = RateLimit(per_day=per_day, day_resets_at=reset, clock=clock)
-        by_shown: Counter[datetime] = Counter()
-        by_newest: Counter[datetime] = Counter()
-        newest: datetime | None = None
-        for kind, amount in operations:
-            if kind == "advance":
-                clock.advance(amount)
-            elif kind == "step":
-                clock.step(amount)
-            shown = rate.window_start(clock.now())
-            newest = shown if newest is None else max(newest, shown)
-            quota = rate.snapshot()
-            # No reset without a newer window: the newest window's calls are all still counted.
-            assert quota.used_today >= by_newest[newest]
-            assert quota.resets_at > clock.now() or quota.resets_at > newest
-            for _ in range(int(amount) if kind == "calls" else 0):
-                try:
-                    await rate.acquire()
-                except QuotaExhausted as exc:
-                    refused = exc
-                else:
-                    by_shown[shown] += 1
-                    by_newest[newest] += 1
-                    continue
-                assert refused.resets_at > shown
-        assert max(by_shown.values(), default=0) <= per_day
-        assert max(by_newest.values(), default=0) <= per_day
-
-    run(main)

@@ -40,7 +40,7 @@ from legrand_async import (
     TransportError,
     Unauthorized,
 )
-from legrand_async._poller import DEFAULT_INTERVAL, thermostat_state
+from legrand_async._poller import DEFAULT_INTERVAL, RETRY_FIRST, thermostat_state
 from legrand_async.simulator import Simulator, Thermostat
 
 from .conftest import BASE, FakeClock, make_client
@@ -320,7 +320,10 @@ async def test_a_status_set_by_another_client_shows_as_a_change(fake: Clock) -> 
     sim = fleet(fake, plants=3, per_plant=2)
     targets = thermostats(sim)
     plant, module = targets[3]
-    async with sim_client(sim, fake) as client, sim_client(sim, fake) as other:
+    async with (
+        sim_client(sim, fake, per_day=None) as client,
+        sim_client(sim, fake, per_day=None) as other,
+    ):
         poller = client.poll_thermostats(targets, interval=2)
         assert len(await take(poller, 6)) == 6
         before = poller.value((plant, module))
@@ -342,7 +345,7 @@ async def test_a_status_set_by_another_client_shows_as_a_change(fake: Clock) -> 
 async def test_explicit_targets_skip_discovery(fake: Clock) -> None:
     sim = fleet(fake, plants=4, per_plant=1)
     targets = thermostats(sim)[:2]
-    async with sim_client(sim, fake) as client:
+    async with sim_client(sim, fake, per_day=None) as client:
         poller = client.poll_thermostats(targets, interval=30)
         changes = await run_for(poller, fake, 90)
     assert sorted({c.target for c in changes}) == sorted(targets)
@@ -526,15 +529,41 @@ async def test_without_a_daily_quota_the_default_interval_applies(fake: Clock) -
 
 
 @pytest.mark.asyncio
-async def test_an_explicit_interval_wins(fake: Clock) -> None:
+async def test_an_explicit_interval_is_kept_when_the_budget_allows_it(fake: Clock) -> None:
     async def fetch(target: str) -> str:
         return target
 
-    async with respx_client(fake, rate_limit=RateLimit(per_day=10, clock=fake)) as client:
+    limit = RateLimit(per_day=100_000, clock=fake)
+    async with respx_client(fake, rate_limit=limit) as client:
         poller = client.poll(fetch, ["a", "b"], interval=7)
         await run_for(poller, fake, 30)
         assert poller.interval == 7
         assert poller.cycles == 5  # 0, 7, 14, 21, 28
+
+
+@pytest.mark.asyncio
+async def test_an_explicit_interval_is_stretched_so_that_the_reserve_holds(fake: Clock) -> None:
+    reads = 0
+
+    async def fetch(target: str) -> str:
+        nonlocal reads
+        reads += 1
+        await limit.acquire()  # every read spends a call, as a real one does
+        return target
+
+    limit = RateLimit(per_day=10, clock=fake)  # 12:00, reserve 20 %: 8 calls to spend today
+    async with respx_client(fake, rate_limit=limit) as client:
+        poller = client.poll(fetch, ["a", "b"], interval=7)
+        await run_for(poller, fake, 12 * 3600 - 60)  # until 23:59
+        quota = client.quota
+        # The first cycle at once, then 6 calls for 2 targets in 12 h: one cycle every 4 h.
+        assert poller.interval is not None
+        assert poller.interval >= 3 * 3600
+    assert quota is not None
+    assert reads == poller.polls <= 8
+    assert quota.remaining_today is not None
+    assert quota.remaining_today >= 2  # the reserve is left for the user
+    assert not poller.errors
 
 
 @pytest.mark.asyncio
@@ -648,24 +677,36 @@ async def test_a_failed_discovery_is_tried_again_with_backoff(
         (change,) = await take(poller, 1)
     assert change.target == (plant, module)
     assert poller.errors == Counter({"ServerError": 2})
-    assert fake.monotonic() - start == 60 + 120
+    assert fake.monotonic() - start == RETRY_FIRST + 2 * RETRY_FIRST == 10 + 20
 
 
 @pytest.mark.asyncio
 async def test_quota_exhausted_waits_for_the_reset_then_goes_on(fake: Clock) -> None:
-    sim = fleet(fake, plants=2, per_plant=2)
+    # The gateway counts 6 calls a day (another app spent the rest): the local limiter thinks
+    # there are 8 to spend, so the second cycle (in the evening, paced to keep the reserve)
+    # meets the gateway's 403 on its third read.
+    sim = fleet(fake, plants=2, per_plant=2, per_day=6)
     targets = thermostats(sim)
+    reads: list[datetime] = []
     async with sim_client(sim, fake, per_day=10) as client:
-        # An explicit interval ignores the budget, so the limiter's QuotaExhausted is met: at
-        # 12:02 the third cycle reads 2 thermostats, then the day's 10 calls are spent.
-        poller = client.poll_thermostats(targets, interval=60)
-        await run_for(poller, fake, 13 * 3600)
-    assert 12 * 3600 - 120 in [round(s) for s in fake.sleeps]  # slept to midnight
-    assert poller.polls == 20  # 10 on each day
-    assert poller.errors["QuotaExhausted"] >= 3
-    assert not set(poller.errors) - {"QuotaExhausted"}
+
+        async def fetch(target: tuple[str, str]) -> ChronothermostatStatus:
+            reads.append(fake.now())
+            return await client.smarther.get_status(*target)
+
+        poller = client.poll(fetch, targets, interval=60, key=thermostat_state)
+        await run_for(poller, fake, 13 * 3600)  # 12:00 to 01:00
+    assert poller.errors == Counter({"ServerQuotaExhausted": 1})  # the gateway's 403
     assert isinstance(poller.last_error, QuotaExhausted)
-    assert poller.cycles == 5  # the two thermostats left out at 12:02 were read first at 00:00
+    midnight = datetime(2026, 11, 22, tzinfo=UTC)
+    refused = reads[6]
+    assert refused < midnight
+    assert (midnight - refused).total_seconds() in fake.sleeps  # slept to the reset
+    # At midnight the two thermostats left out were read first, then the new day's pace.
+    assert reads[7:] == [midnight, midnight]
+    assert poller.polls == 6 + 2
+    assert poller.cycles == 2
+    assert sim.calls_today == 2
 
 
 @pytest.mark.asyncio
@@ -675,7 +716,7 @@ async def test_the_gateways_quota_answer_is_waited_out_too(fake: Clock) -> None:
     async with sim_client(sim, fake, per_day=None) as client:  # no local daily count
         poller = client.poll_thermostats(targets, interval=60)
         changes = await run_for(poller, fake, 13 * 3600)
-    assert poller.errors["QuotaExhausted"] >= 1
+    assert poller.errors["ServerQuotaExhausted"] >= 1  # the gateway's 403 (a QuotaExhausted)
     assert {c.target for c in changes} == set(targets)
     assert poller.polls == 10  # 5 before midnight, 5 after
     assert sim.calls_today == 5
@@ -897,7 +938,10 @@ def test_the_poller_runs_under_trio() -> None:
 async def test_polling_home_control_plant_statuses(fake: Clock) -> None:
     sim = fleet(fake, plants=2, per_plant=0)
     plants = [p.hc_id for p in sim.plants]
-    async with sim_client(sim, fake) as client, sim_client(sim, fake) as other:
+    async with (
+        sim_client(sim, fake, per_day=None) as client,
+        sim_client(sim, fake, per_day=None) as other,
+    ):
         poller = client.poll(client.home_control.get_plant_status, plants, interval=30)
         assert isinstance(poller, Poller)
         first = await take(poller, 2)
@@ -919,7 +963,10 @@ async def test_polling_home_control_plant_statuses(fake: Clock) -> None:
 async def test_polling_multisocket_plugs_with_a_key(fake: Clock) -> None:
     sim = fleet(fake, plants=2, per_plant=0)
     targets = [(p.id, "type", "multisocket") for p in sim.plants]
-    async with sim_client(sim, fake) as client, sim_client(sim, fake) as other:
+    async with (
+        sim_client(sim, fake, per_day=None) as client,
+        sim_client(sim, fake, per_day=None) as other,
+    ):
         poller = client.poll(
             lambda t: client.multisocket.get_plugs(*t),
             targets,

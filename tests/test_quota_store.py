@@ -7,9 +7,6 @@ import errno
 import json
 import logging
 import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,11 +27,10 @@ from legrand_async._transport.quota_sync import FAILING_DELAY, STORE_TIMEOUT
 
 from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
 from .disks import fill, read_only_view, tmpfs
-from .limiter_support import RecordingStore
+from .limiter_support import RecordingStore, quota_worker
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
 TODAY = datetime(2026, 11, 21, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -291,47 +287,11 @@ async def test_an_absurdly_nested_file_is_ignored(tmp_path: Path) -> None:
     assert await FileQuotaStore(path).load() is None
 
 
-WORKER = textwrap.dedent(
-    """
-    import sys, time
-    from datetime import datetime, timezone
-    import anyio
-    from legrand_async import FileQuotaStore, RateLimit
-
-    class Fixed:
-        def monotonic(self): return time.monotonic()
-        def now(self): return datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
-        async def sleep(self, seconds): await anyio.sleep(seconds)
-
-    async def main():
-        path, calls, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-        rate = RateLimit(per_day=None, store=FileQuotaStore(path), clock=Fixed(), flush_delay=0)
-        await rate.load()
-        while not __import__("os").path.exists(go):
-            await anyio.sleep(0.005)
-        for _ in range(calls):
-            await rate.acquire()  # flush_delay=0: every call merges its count into the file
-        await rate.flush()
-        assert rate.store_error is None, rate.store_error
-
-    anyio.run(main)
-    """
-)
-
-
 def test_processes_on_one_file_lose_no_count(tmp_path: Path) -> None:
     path, go = tmp_path / "quota.json", tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), "40", str(go)],
-            env=env,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(3)
-    ]
+    workers = [quota_worker(path, 40, go) for _ in range(3)]
     go.touch()  # all three start writing at once
     for worker in workers:
         _, err = worker.communicate(timeout=60)
-        assert worker.returncode == 0, err.decode()
+        assert worker.returncode == 0, err
     assert json.loads(path.read_text()) == {"day": TODAY.isoformat(), "used": 120}

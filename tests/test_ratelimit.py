@@ -36,6 +36,7 @@ from legrand_async import (
     QuotaStore,
     RateLimit,
     RetryPolicy,
+    ServerQuotaExhausted,
 )
 
 from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, load, wire
@@ -1001,7 +1002,11 @@ async def test_403_quota_raises_and_later_calls_fail_locally(
         with pytest.raises(QuotaExhausted) as local:
             await client.smarther.get_status(PLANT, MODULE)
         assert local.value.resets_at == resets
-        assert local.value.status_code is None  # raised by the limiter, not the server
+        # Failed fast by the limiter, but the gateway's word: the same class as its 403.
+        assert type(local.value) is type(info.value) is ServerQuotaExhausted
+        assert isinstance(local.value, Forbidden)
+        assert local.value.status_code == 403
+        assert local.value.attempts == 0
         assert route.call_count == 1  # no request went out
     assert vclock.sleeps == []
 

@@ -19,6 +19,7 @@ import pytest
 import respx
 
 from legrand_async import (
+    DEFAULT_STATUSES,
     AppPasswordExpired,
     BadRequest,
     Conflict,
@@ -69,18 +70,22 @@ async def test_device_busy_twice_then_success(
     status = await client.smarther.get_status(PLANT, MODULE)
     assert status is not None
     assert route.call_count == 3
-    assert clock.sleeps == [0.5, 1.0]
+    # Legrand's error table: "wait about 10 seconds and try to send your request again".
+    assert clock.sleeps == [10.0, 10.0]
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("code", [408, 500, 502, 503, 504, 486, 429])
+@pytest.mark.parametrize(
+    ("code", "wait"),
+    [(408, 3.0), (500, 0.5), (502, 0.5), (503, 0.5), (504, 0.5), (486, 10.0), (429, 0.5)],
+)
 async def test_retryable_status_then_success(
-    client: LegrandClient, mock: respx.MockRouter, clock: FakeClock, code: int
+    client: LegrandClient, mock: respx.MockRouter, clock: FakeClock, code: int, wait: float
 ) -> None:
     route = mock.get(CHRONO).mock(side_effect=[error(code), ok_status()])
     await client.smarther.get_status(PLANT, MODULE)
     assert route.call_count == 2
-    assert clock.sleeps == [0.5]
+    assert clock.sleeps == [wait]
 
 
 @pytest.mark.asyncio
@@ -92,7 +97,7 @@ async def test_retryable_status_retried_on_non_idempotent_route(
     route = mock.post(SUBSCRIBE).mock(side_effect=[error(code), ok_subscribe()])
     assert await client.smarther.subscribe(PLANT, HOOK) == SUBSCRIPTION_ID
     assert route.call_count == 2
-    assert clock.sleeps == [0.5]
+    assert clock.sleeps == [DEFAULT_STATUSES[code] or 0.5]
 
 
 @pytest.mark.asyncio
@@ -102,7 +107,7 @@ async def test_set_status_retried_after_busy(
     route = mock.post(CHRONO).mock(side_effect=[error(486), httpx.Response(200)])
     assert await client.smarther.set_status(PLANT, MODULE, SetStatus.manual(21)) is None
     assert route.call_count == 2
-    assert clock.sleeps == [0.5]
+    assert clock.sleeps == [10.0]
     # The body is sent again, unchanged.
     first, second = (call.request for call in route.calls)
     assert first.content == second.content
@@ -133,7 +138,7 @@ async def test_device_busy_exhausts_attempts(
     assert info.value.attempts == 4
     assert info.value.retry_after is None
     assert route.call_count == 4
-    assert clock.sleeps == [0.5, 1.0, 2.0]
+    assert clock.sleeps == [10.0, 10.0, 10.0]
 
 
 @pytest.mark.asyncio
@@ -147,7 +152,7 @@ async def test_last_response_is_the_one_mapped(
     assert info.value.message == "error 502"
     assert info.value.attempts == 4
     assert route.call_count == 4
-    assert clock.sleeps == [0.5, 1.0, 2.0]
+    assert clock.sleeps == [0.5, 10.0, 2.0]
 
 
 @pytest.mark.asyncio
@@ -729,7 +734,7 @@ async def test_discarded_responses_are_closed_before_retrying(clock: FakeClock) 
     assert len(transport.streams) == 3
     assert transport.open_at_next_request == []
     assert all(stream.closed for stream in transport.streams)
-    assert clock.sleeps == [0.5, 1.0]
+    assert clock.sleeps == [10.0, 1.0]
     assert transport.closed_transport
 
 
@@ -770,6 +775,13 @@ def test_policy_defaults() -> None:
         "max_delay": 8.0,
         "jitter": 0.25,
         "max_retry_after": 120.0,
+        "statuses": DEFAULT_STATUSES,
+        "retry_if": None,
+        "wait": None,
+        "stop": None,
+    }
+    assert dict(policy.statuses) == {
+        408: 3.0, 429: 0.0, 486: 10.0, 500: 0.0, 502: 0.0, 503: 0.0, 504: 0.0
     }
 
 

@@ -289,3 +289,51 @@ def test_quota_reset_is_exact(hours: int, minutes: int, seconds: int) -> None:
     )
     expected = NOW + timedelta(hours=hours, minutes=minutes, seconds=seconds)
     assert parse_quota_reset(text, NOW) == expected
+
+
+# --- total over the whole datetime range -------------------------------------------------------
+
+any_now = st.datetimes(
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))])
+)
+EXTREMES = [
+    datetime.min.replace(tzinfo=timezone(timedelta(hours=14))),
+    datetime.min.replace(tzinfo=UTC),
+    datetime.max.replace(tzinfo=UTC),
+    datetime.max.replace(tzinfo=timezone(timedelta(hours=-12))),
+]
+
+
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(HEADER_NAMES), header_values | http_like_dates, max_size=3
+    ),
+    text=st.none() | st.text() | st.from_regex(r"[Tt]ry again in [0-9.]{1,20} seconds?"),
+    now=any_now,
+)
+def test_parser_is_total_at_any_now(
+    headers: dict[str, str], text: str | None, now: datetime
+) -> None:
+    _check(parse_retry_after(headers, text, now))
+
+
+@given(
+    text=st.text() | st.from_regex(r"replenished in ([0-9]{1,3}\.)?[0-9]{1,3}:[0-9]{2}:[0-9]{2}"),
+    now=any_now,
+)
+def test_quota_parser_is_total_at_any_now(text: str, now: datetime) -> None:
+    resets = parse_quota_reset(text, now)
+    assert resets is None or resets.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("now", EXTREMES)
+@pytest.mark.parametrize(
+    "value",
+    ["1000000000", "1e308", "1e309", "inf", "-inf", "NaN", "Fri, 31 Dec 9999 23:59:59 GMT",
+     "Mon, 01 Jan 0001 00:00:00 +1400", "Fri, 31 Dec 9999 23:59:59 -1200"],
+)
+def test_hostile_retry_after_values_at_the_ends_of_time(now: datetime, value: str) -> None:
+    _check(parse_retry_after({"retry-after": value}, None, now))
+    _check(parse_retry_after({"retry-after-ms": value}, None, now))
+    resets = parse_quota_reset("Quota will be replenished in 999.999:59:59.", now)
+    assert resets is None or resets > now

@@ -1245,12 +1245,14 @@ async def test_malformed_json_is_a_response_validation_error_and_latency_takes_s
     async with client(sim, clock) as c:
         with pytest.raises(ResponseValidationError):
             await c.smarther.get_programs(plant, module)
-        assert c.stats.attempts == 1  # a 200 is not retried
+        # a 200 cut short on an idempotent route is retried like a dropped connection
+        assert c.stats.attempts == 4
+        assert c.stats.retries == {"malformed": 3}
         sim.faults.kinds = ("latency",)
         sim.faults.latency = 2.5
         assert await c.smarther.get_programs(plant, module)
-    assert clock.sleeps == [2.5]
-    assert sim.faults.injected == {"malformed": 1, "latency": 1}
+    assert clock.sleeps[-1] == 2.5
+    assert sim.faults.injected == {"malformed": 4, "latency": 1}
 
 
 @pytest.mark.asyncio

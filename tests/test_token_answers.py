@@ -172,7 +172,6 @@ async def test_a_real_gzip_answer_still_works(app: OAuthApp, router: respx.MockR
     assert (await app.refresh(RT1)).access_token == AT2
 
 
-@pytest.mark.xfail(strict=True, reason="needs the decoded-size cap of i12-transport's stack")
 @pytest.mark.asyncio
 async def test_a_gzip_bomb_from_the_token_endpoint_is_an_auth_error(
     app: OAuthApp, router: respx.MockRouter

@@ -5,11 +5,14 @@ not counted, and no count is lost to a cancellation."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import httpx
 import pytest
 import respx
@@ -61,6 +64,38 @@ async def test_acquiring_a_slot_does_no_io() -> None:
     assert store.saves == [(TODAY, 50)]
     await rate.flush()  # nothing changed since
     assert store.saves == [(TODAY, 50)]
+
+
+@pytest.mark.asyncio
+async def test_acquiring_a_slot_makes_no_system_call_and_starts_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a FileQuotaStore, once loaded: a thousand acquires within flush_delay open, write,
+    sync and rename nothing and hand nothing to a worker thread; the first call after the
+    delay writes once."""
+    clock = FakeClock(NOON)
+    rate = RateLimit(per_day=None, store=FileQuotaStore(tmp_path / "quota.json"), clock=clock)
+    await rate.load()
+    calls: list[str] = []
+
+    def counting(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("open", "fsync", "replace", "write", "read", "stat", "fstat"):
+        monkeypatch.setattr(os, name, counting(name, getattr(os, name)))
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting("thread", anyio.to_thread.run_sync))
+    for _ in range(1000):
+        await rate.acquire()
+    assert calls == []
+    clock.advance(1.0)
+    await rate.acquire()
+    assert calls.count("thread") == 1
+    assert calls.count("replace") == 1
+    assert json.loads((tmp_path / "quota.json").read_text())["used"] == 1001
 
 
 @pytest.mark.asyncio

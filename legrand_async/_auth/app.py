@@ -18,7 +18,8 @@ from .._responses import parse_error_body
 from .._secrets import printable, refuse_unsafe_characters, scrub
 from .._transport.borrowed import Borrowed
 from .._transport.headers import request_id
-from .._transport.retry import ATTEMPTS, IDEMPOTENT, RETRY_AFTER, RetryPolicy, RetryTransport
+from .._transport.retry import ATTEMPTS, IDEMPOTENT, RETRY_AFTER, RetryPolicy
+from .._transport.stack import build_stack
 from ..errors import (
     AuthError,
     AuthorizationCodeExpired,
@@ -148,7 +149,7 @@ class OAuthApp:
     ) -> Token:
         form["client_secret"] = self._client_secret
         wire = Borrowed(self._transport) if self._transport else httpx.AsyncHTTPTransport()
-        stack = RetryTransport(wire, self._retry, clock=self.clock, rng=self._rng)
+        stack = build_stack(wire, retry=self._retry, clock=self.clock, rng=self._rng)
         async with httpx.AsyncClient(transport=stack, timeout=self._timeout) as http:
             request = http.build_request(
                 "POST",

@@ -1,1 +1,1 @@
-"""The transport stack: httpx transports that wrap each other (retry, and later rate limits)."""
+"""The transport stack: httpx transports that wrap each other (see ``stack.build_stack``)."""

@@ -9,30 +9,32 @@ window the clock shows nor the newest one ever lets more than ``per_day`` calls 
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import attrs
 
-from .day_window import EARLIEST, LATEST, later, next_reset, window_start
+from .day_window import EARLIEST, LATEST, later, next_reset, utc, window_start
 
-__all__ = ["MAX_EXHAUSTION", "Charge", "DayCount"]
+__all__ = ["MAX_EXHAUSTION", "MAX_STORED_SPENT", "STORE_SKEW", "Charge", "DayCount"]
 
 #: Earlier windows whose counts are kept (the most recently charged), for a clock stepping back.
 KEPT_WINDOWS = 64
 #: The longest a 403 "Out of call volume quota" marks the quota spent, whatever it says (seconds).
 MAX_EXHAUSTION = 7 * 86_400.0
-#: How far ahead of the clock a window read from a store may start and still be taken up.
+#: How far ahead of the clock a window read from a store may start and still be taken up (the
+#: clock of the process that wrote it was ahead); one starting later is a broken record.
 STORE_SKEW = timedelta(days=1)
+#: How far ahead of the clock a stored "spent until" may be: what a server may say, plus
+#: :data:`STORE_SKEW`; one later is a broken record (it would hold every call for good).
+MAX_STORED_SPENT = timedelta(seconds=MAX_EXHAUSTION) + STORE_SKEW
 
 
 def _bounded(until: datetime, now: datetime) -> datetime | None:
     """``until`` in UTC, at most :data:`MAX_EXHAUSTION` after ``now``; None unless after it."""
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=UTC)
+    until = utc(until)
     if until <= now:
         return None
-    bound = later(now, MAX_EXHAUSTION)
-    return bound if until > bound else until.astimezone(UTC)
+    return min(until, later(now, MAX_EXHAUSTION))
 
 
 @attrs.frozen
@@ -121,15 +123,18 @@ class DayCount:
 
     def adopt(self, day: datetime, used: int, own_included: int, now: datetime) -> None:
         """Take up a store's count of the window that started at ``day`` (``own_included`` of
-        it are this limiter's): today's raises the others' count, a newer one (up to a day ahead
-        of the clock: another process's clock) becomes the day, an older one is ignored."""
+        it are this limiter's): today's raises the others' count, a newer one (up to
+        :data:`STORE_SKEW` ahead of the clock: another process's clock) becomes the day; an
+        older one, or one that is no window start of ``at``, is ignored."""
         if self.newest is None:
             self.shown(now)
         assert self.newest is not None
-        if day > self.newest and day - now <= STORE_SKEW:
+        day = utc(day)
+        if day < self.newest or day - now > STORE_SKEW or window_start(self.at, day) != day:
+            return
+        if day > self.newest:
             self._move_to(day)
-        if day == self.newest:
-            self.others = max(self.others, used - own_included, 0)
+        self.others = max(self.others, used - own_included, 0)
 
     def spent_until(self, now: datetime) -> datetime | None:
         """The server's "quota spent until", while it is after ``now``."""
@@ -143,7 +148,10 @@ class DayCount:
         self._spent_until = self.newest_end if until is None else _bounded(until, now)
 
     def adopt_spent(self, until: datetime | None, now: datetime) -> None:
-        """Take up a "spent until" a store kept (the later one wins)."""
-        until = _bounded(until, now) if until is not None else None
-        if until is not None:
-            self._spent_until = max(self._spent_until or until, until)
+        """Take up a "spent until" a store kept (the later one wins), unless it is further
+        ahead than :data:`MAX_STORED_SPENT`."""
+        if until is None or utc(until) - now > MAX_STORED_SPENT:
+            return
+        bounded = _bounded(until, now)
+        if bounded is not None:
+            self._spent_until = max(self._spent_until or bounded, bounded)

@@ -16,10 +16,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-__all__ = ["EARLIEST", "LATEST", "later", "next_reset", "reset_on", "window_start"]
+__all__ = ["EARLIEST", "LATEST", "later", "next_reset", "reset_on", "utc", "window_start"]
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def utc(when: datetime) -> datetime:
+    """``when`` in UTC, a naive one read as UTC, saturating at the ends of the range."""
+    if when.utcoffset() is None:
+        return when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        return LATEST if when.year > 1 else EARLIEST
 
 
 def later(when: datetime, seconds: float) -> datetime:
@@ -59,7 +69,7 @@ def _local_date(now: datetime, at: time) -> date:
 
 def window_start(at: time, now: datetime) -> datetime:
     """When the window containing ``now`` started (UTC): the latest start at or before ``now``."""
-    now = now.astimezone(UTC)
+    now = utc(now)
     for day in _dates_around(_local_date(now, at), before=2, after=1):
         start = reset_on(day, at)
         if start <= now:

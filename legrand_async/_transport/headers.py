@@ -1,4 +1,9 @@
-"""Pure parsers for what the gateway says in headers and bodies about waiting."""
+"""Pure parsers for what the gateway says in headers and bodies about waiting.
+
+Each is total: any text and any aware ``now`` (``datetime.min`` to ``datetime.max``) give a value
+or None, never an exception. A wait is a finite number of seconds >= 0, not capped here: the
+retry loop and the limiter cap it (``RetryPolicy.max_retry_after``).
+"""
 
 from __future__ import annotations
 
@@ -52,7 +57,10 @@ def parse_retry_after(headers: Mapping[str, str], text: str | None, now: datetim
         if when is not None:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - now).total_seconds())
+            try:
+                return max(0.0, (when - now).total_seconds())
+            except OverflowError:  # an offset that moves ``when`` past the datetime range
+                return None
     if text:
         match = _TRY_AGAIN.search(text)
         if match:
@@ -69,7 +77,10 @@ def parse_quota_reset(text: str | None, now: datetime) -> datetime | None:
         return None
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    return (now + delta).astimezone(UTC)
+    try:
+        return (now + delta).astimezone(UTC)
+    except OverflowError:  # past datetime.max: no usable time
+        return None
 
 
 def request_id(headers: Mapping[str, str]) -> str | None:

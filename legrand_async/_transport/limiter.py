@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import ClassVar
 
 import anyio
@@ -19,7 +19,7 @@ import attrs
 from .._clock import Clock, SystemClock
 from ..errors import QuotaExhausted
 from .day_count import MAX_EXHAUSTION, Charge, DayCount
-from .day_window import later, window_start
+from .day_window import later, utc, window_start
 from .quota_store import QuotaStore
 from .quota_sync import QuotaSync
 
@@ -42,15 +42,20 @@ class Quota:
     per_day: int | None
 
 
-def _real(name: str, value: object, *, zero: bool) -> None:
-    """A finite number, > 0 (or >= 0 with ``zero``)."""
+def _real(name: str, value: object, *, zero: bool) -> float:
+    """A finite int or float, > 0 (or >= 0 with ``zero``; -0.0 is 0.0)."""
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, not a bool: {value!r}")
     if not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+        raise TypeError(f"{name} must be an int or a float, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    if not (math.isfinite(number) and (number >= 0 if zero else number > 0)):
         bound = ">= 0" if zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return value + 0.0 if isinstance(value, float) else value
 
 
 def _count(name: str, value: object) -> None:
@@ -61,6 +66,23 @@ def _count(name: str, value: object) -> None:
         raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1 or None, got {value!r}")
+
+
+def _reset_time(value: object) -> None:
+    """An aware ``datetime.time`` whose zone gives an offset."""
+    if not isinstance(value, time):
+        raise TypeError(f"day_resets_at must be a datetime.time, got {value!r}")
+    try:
+        offset = datetime.combine(date(2000, 1, 1), value).utcoffset()
+    except Exception as exc:  # a tzinfo of the user's own that fails
+        raise ValueError(f"day_resets_at has a time zone that gives no offset ({exc})") from None
+    if offset is None:
+        raise ValueError("day_resets_at must be an aware time, e.g. time(0, tzinfo=UTC)")
+
+
+def _clock_like(value: object) -> None:
+    if not all(callable(getattr(value, name, None)) for name in ("now", "monotonic", "sleep")):
+        raise TypeError(f"clock must have now(), monotonic() and sleep(), got {value!r}")
 
 
 class RateLimit:
@@ -103,19 +125,18 @@ class RateLimit:
         flush_delay: float = 1.0,
     ) -> None:
         if per_second is not None:
-            _real("per_second", per_second, zero=False)
+            per_second = _real("per_second", per_second, zero=False)
         if per_day is not None:
             _count("per_day", per_day)
-        _real("max_wait", max_wait, zero=True)
+        max_wait = _real("max_wait", max_wait, zero=True)
         if max_concurrency is not None:
             _count("max_concurrency", max_concurrency)
-        if not isinstance(day_resets_at, time):
-            raise TypeError(f"day_resets_at must be a datetime.time, got {day_resets_at!r}")
-        if day_resets_at.tzinfo is None:
-            raise ValueError("day_resets_at must be an aware time, e.g. time(0, tzinfo=UTC)")
-        _real("flush_delay", flush_delay, zero=True)
+        _reset_time(day_resets_at)
+        flush_delay = _real("flush_delay", flush_delay, zero=True)
         if store is not None and not isinstance(store, QuotaStore):
             raise TypeError(f"store must be a QuotaStore (load and save), got {store!r}")
+        if clock is not None:
+            _clock_like(clock)
         self.per_second = per_second
         self.per_day = per_day
         self.max_wait = max_wait
@@ -132,7 +153,7 @@ class RateLimit:
         self._sync = (
             None
             if store is None
-            else QuotaSync(store, self._days, lambda: self._now_clock, flush_delay)
+            else QuotaSync(store, self._days, self.now, self._monotonic, flush_delay)
         )
 
     @classmethod
@@ -150,8 +171,11 @@ class RateLimit:
             self.clock = clock
 
     def now(self) -> datetime:
-        """The limiter's clock's time (aware UTC)."""
-        return self._now_clock.now()
+        """The limiter's clock's time, in UTC (a naive time from the clock is read as UTC)."""
+        return utc(self._now_clock.now())
+
+    def _monotonic(self) -> float:
+        return self._now_clock.monotonic()
 
     @property
     def _now_clock(self) -> Clock:
@@ -171,7 +195,7 @@ class RateLimit:
     def snapshot(self) -> Quota:
         """The quota now (never raises, whatever the clock or the server said)."""
         clock = self._now_clock
-        now = clock.now()
+        now = self.now()
         shown = self._days.shown(now)
         spent_until = self._days.spent_until(now)
         used = self._days.used_in(shown)
@@ -206,7 +230,7 @@ class RateLimit:
 
     async def _take_a_slot(self, clock: Clock, deadline: float) -> tuple[float, Charge]:
         while True:
-            now, mono = clock.now(), clock.monotonic()
+            now, mono = self.now(), clock.monotonic()
             shown = self._days.shown(now)
             spent_until = self._days.spent_until(now)
             if spent_until is not None:
@@ -263,7 +287,9 @@ class RateLimit:
         """Write the count (and a 403's "spent until") to the store now, if it changed.
 
         A no-op without a store. Never raises for the store (see :attr:`store_error`), and
-        shielded from cancellation so that closing from a cancelled task keeps the count.
+        finishes the write when the task is cancelled (by anyio, trio or asyncio's own
+        ``task.cancel()``), raising the cancellation after it, so that closing from a cancelled
+        task keeps the count.
         """
         if self._sync is not None:
             await self._sync.flush()
@@ -289,8 +315,11 @@ class RateLimit:
 
     def exhaust(self, resets_at: datetime | None) -> None:
         """The server says the day's quota is spent (403): fail fast until ``resets_at`` (at most
-        :data:`MAX_EXHAUSTION` seconds ahead; the end of the day window when None)."""
-        self._days.mark_spent(resets_at, self._now_clock.now())
+        :data:`MAX_EXHAUSTION` seconds ahead; the end of the day window when None; a naive
+        time is read as UTC)."""
+        if resets_at is not None and not isinstance(resets_at, datetime):
+            raise TypeError(f"resets_at must be a datetime or None, got {type(resets_at).__name__}")
+        self._days.mark_spent(resets_at, self.now())
         self._changed()
         if self._sync is not None:
             self._sync.urgent()

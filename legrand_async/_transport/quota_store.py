@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio.to_thread
 import filelock
 
-from .._files import write_private
+from .._files import read_private, write_private
+from .day_count import MAX_STORED_SPENT, STORE_SKEW
+from .day_window import utc
 
 __all__ = ["FileQuotaStore", "QuotaStore", "SharedQuotaStore", "Stored"]
 
 #: ``(start of the day window, calls used in it[, spent until])``.
 Stored = tuple[datetime, int] | tuple[datetime, int, datetime | None]
 
-#: Seconds a write waits for another process holding the file's lock before it fails (and is
+#: Seconds a write waits for another process holding the file's lock (or a read or write for
+#: an earlier read or write of the same object that has not ended) before it fails (and is
 #: tried again on the next flush).
 LOCK_TIMEOUT = 10.0
+#: A record is a few dozen bytes: a file over 1 MiB is refused without being read.
+MAX_QUOTA_FILE = 1024 * 1024
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -58,7 +67,8 @@ class SharedQuotaStore(QuotaStore, Protocol):
         not after the writer's ``now`` is dropped).
 
         ``calls`` is absolute (not added): a merge repeated after a cancelled one counts once.
-        A record of an earlier window is replaced; one of a later window is left as it is.
+        A record of an earlier window is replaced; one of a later window is left as it is,
+        unless it is further ahead of ``now`` than a clock could be (a day): a broken record.
         """
         ...
 
@@ -66,8 +76,7 @@ class SharedQuotaStore(QuotaStore, Protocol):
 def _instant(text: object) -> datetime:
     if not isinstance(text, str):
         raise TypeError("not a date")
-    when = datetime.fromisoformat(text)
-    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return utc(datetime.fromisoformat(text))
 
 
 def _parse(data: Any) -> Stored | None:
@@ -92,7 +101,11 @@ class FileQuotaStore:
 
     Writes take a lock file beside it (``<name>.lock``) and merge: each limiter's calls are
     added to the others' (see :class:`SharedQuotaStore`), so two processes never lose each
-    other's counts. Reads take no lock (a write is an atomic rename).
+    other's counts. Reads take no lock (a write is an atomic rename). A path that is not a
+    regular file (a directory, a FIFO, a device) or is over 1 MiB is refused without being
+    read (``load`` and writes raise); a file that does not parse holds no count (and is
+    replaced by the next write). The file is read and written in worker threads that a
+    cancelled caller does not wait for (a dead disk holds no caller past its timeout).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -101,16 +114,18 @@ class FileQuotaStore:
             self.path.with_name(self.path.name + ".lock"), timeout=LOCK_TIMEOUT
         )
         self._written: dict[str, tuple[datetime, int]] = {}  # writer -> its calls in the file
-        self._guard = threading.Lock()  # one merge of this object at a time
+        self._guard = threading.Lock()  # one read or write of this object at a time
+        self._tickets = itertools.count()  # writes in the order they were asked for
+        self._done: dict[str, int] = {}  # writer -> the ticket of its latest write made
 
     async def load(self) -> Stored | None:
-        return await anyio.to_thread.run_sync(self._read)
+        return await _in_thread(self._guarded, self._read)
 
     async def save(
         self, day: datetime, used: int, *, exhausted_until: datetime | None = None
     ) -> None:
         """Replace the record with this count (the limiter itself merges: :meth:`merge`)."""
-        await anyio.to_thread.run_sync(self._locked, self._write, (day, used, exhausted_until))
+        await self._write_in_thread("", self._write, day, used, exhausted_until)
 
     async def merge(
         self,
@@ -121,20 +136,46 @@ class FileQuotaStore:
         exhausted_until: datetime | None,
         now: datetime,
     ) -> Stored | None:
-        return await anyio.to_thread.run_sync(
-            self._locked, self._merge, (writer, day, calls, exhausted_until, now)
+        return await self._write_in_thread(
+            writer, self._merge, writer, day, calls, exhausted_until, now
         )
 
-    def _locked(self, write: Any, args: tuple[Any, ...]) -> Any:
+    async def _write_in_thread(
+        self, writer: str, work: Callable[..., Stored | None], *args: Any
+    ) -> Stored | None:
+        ticket = next(self._tickets)
+        return await _in_thread(self._guarded, self._in_order, writer, ticket, work, *args)
+
+    def _guarded(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)``, one at a time among this object's reads and writes (at most one
+        thread waits on a disk that does not answer)."""
+        if not self._guard.acquire(timeout=LOCK_TIMEOUT):
+            raise TimeoutError(f"an earlier read or write of {self.path} has not ended")
+        try:
+            return work(*args)
+        finally:
+            self._guard.release()
+
+    def _in_order(
+        self, writer: str, ticket: int, work: Callable[..., Stored | None], *args: Any
+    ) -> Stored | None:
+        """``work(*args)`` holding the file's lock, unless a later write of ``writer`` is made
+        already (its caller gave up on this one): a write left behind never undoes a newer."""
+        if self._done.get(writer, -1) > ticket:
+            return self._read()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._guard, self._lock:
-            return write(*args)
+        with self._lock:
+            result = work(*args)
+        self._done[writer] = ticket
+        return result
 
     def _read(self) -> Stored | None:
         try:
-            return _parse(json.loads(self.path.read_bytes()))
+            content, _ = read_private(self.path, MAX_QUOTA_FILE)
         except FileNotFoundError:
             return None
+        try:
+            return _parse(json.loads(content))
         except (ValueError, RecursionError):  # not JSON (or not UTF-8, or absurdly nested)
             return None
 
@@ -148,12 +189,16 @@ class FileQuotaStore:
     ) -> Stored:
         current = self._read()
         if current is not None and current[0] > day:
-            return current  # another process is in a later window already
+            if current[0] - now <= STORE_SKEW:
+                return current  # another process is in a later window already
+            current = None  # a window further ahead than any clock: a broken record
         others = 0
         if current is not None and current[0] == day:
             done_day, done = self._written.get(writer, (None, 0))
             others = max(0, current[1] - (done if done_day == day else 0))
         kept = current[2] if current is not None and len(current) > 2 else None
+        if kept is not None and kept - now > MAX_STORED_SPENT:  # broken: not kept
+            kept = None
         until = _latest(exhausted_until, kept)
         if until is not None and until <= now:
             until = None
@@ -169,3 +214,8 @@ class FileQuotaStore:
 
     def __repr__(self) -> str:
         return f"FileQuotaStore({str(self.path)!r})"
+
+
+async def _in_thread(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in a worker thread that a cancelled caller leaves behind."""
+    return await anyio.to_thread.run_sync(work, *args, abandon_on_cancel=True)

@@ -3,12 +3,13 @@
 A call only marks the count changed. The first call ``flush_delay`` seconds after the last
 write (or right after a 403 or 429) writes it, after it has its slot and has let go of the
 limiter's lock, so other callers go on meanwhile; a write already under way is not waited for.
-:meth:`QuotaSync.flush` writes whatever is left (a client's ``aclose``). Writes are absolute
+:meth:`QuotaSync.flush` writes whatever is left (a client's ``aclose``), to the end even when
+its caller is cancelled (by anyio, trio or a plain ``task.cancel()``). Writes are absolute
 (the count, or this writer's calls for a :class:`SharedQuotaStore`), so one repeated after a
-failure or a cancellation counts once. A store that raises (or does not answer within
-:data:`STORE_TIMEOUT`) never fails a call: the failure is logged at WARNING once per streak and
-kept in :attr:`QuotaSync.error`, writes are tried every :data:`FAILING_DELAY` seconds meanwhile,
-and the next one that succeeds catches up.
+failure or a cancellation counts once. A store that raises, does not answer within
+:data:`STORE_TIMEOUT` or gives back a record that is not one never fails a call: the failure is
+logged at WARNING once per streak and kept in :attr:`QuotaSync.error`, writes are tried every
+:data:`FAILING_DELAY` seconds meanwhile, and the next one that succeeds catches up.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from typing import Any
 
 import anyio
 
-from .._clock import Clock
 from .day_count import DayCount
 from .quota_store import QuotaStore, SharedQuotaStore, Stored
 
-__all__ = ["FAILING_DELAY", "STORE_TIMEOUT", "QuotaSync"]
+__all__ = ["FAILING_DELAY", "MAX_STORED_CALLS", "STORE_TIMEOUT", "QuotaSync"]
 
 log = logging.getLogger("legrand_async")
 
@@ -35,6 +35,9 @@ log = logging.getLogger("legrand_async")
 STORE_TIMEOUT = 10.0
 #: Seconds between two writes while the store fails (or ``flush_delay`` if longer).
 FAILING_DELAY = 30.0
+#: The most calls a store's record may count in one day: a thousand times any subscription's
+#: quota; a larger count is a broken record (it would hold every call for the day).
+MAX_STORED_CALLS = 1_000_000
 
 
 def _keeps_exhaustion(store: QuotaStore) -> bool:
@@ -44,11 +47,38 @@ def _keeps_exhaustion(store: QuotaStore) -> bool:
         return False
 
 
+def _aware(value: object) -> bool:
+    return isinstance(value, datetime) and value.utcoffset() is not None
+
+
+def _record(stored: object) -> tuple[datetime, int, datetime | None]:
+    """``(day, used, spent until)`` of what a store's ``load`` gave, or TypeError/ValueError."""
+    if not isinstance(stored, tuple | list) or len(stored) not in (2, 3):
+        raise TypeError(
+            f"load() gave {type(stored).__name__}, not (day, used[, spent until]) or None"
+        )
+    day, used, until = (*stored, None)[:3]
+    if not _aware(day):
+        raise TypeError(f"the day of a stored count must be an aware datetime, not {day!r}")
+    if isinstance(used, bool) or not isinstance(used, int):
+        raise TypeError(f"a stored count must be an int, not {type(used).__name__}")
+    if not 0 <= used <= MAX_STORED_CALLS:
+        raise ValueError(f"a stored count of {used} calls in a day is not possible")
+    if until is not None and not _aware(until):
+        raise TypeError(f"a stored 'spent until' must be an aware datetime, not {until!r}")
+    return day, used, until
+
+
 class QuotaSync:
     """A limiter's count kept in ``store``: loaded once, written behind."""
 
     def __init__(
-        self, store: QuotaStore, days: DayCount, clock: Callable[[], Clock], delay: float
+        self,
+        store: QuotaStore,
+        days: DayCount,
+        now: Callable[[], datetime],
+        monotonic: Callable[[], float],
+        delay: float,
     ) -> None:
         self.store = store
         self.delay = delay
@@ -56,7 +86,8 @@ class QuotaSync:
         #: The store's last failure, None once a write succeeds.
         self.error: Exception | None = None
         self._days = days
-        self._clock = clock
+        self._now = now
+        self._monotonic = monotonic
         self._writer = uuid.uuid4().hex  # this limiter, among the writers of a shared store
         self._shared = isinstance(store, SharedQuotaStore)
         self._keeps_exhaustion = _keeps_exhaustion(store)
@@ -88,7 +119,7 @@ class QuotaSync:
         """Read the store (the caller holds the limiter's lock)."""
         await self._within_timeout("load", self._read)
         self.loaded = True
-        self._last_write = self._clock().monotonic()
+        self._last_write = self._monotonic()
 
     async def _read(self) -> None:
         try:
@@ -102,11 +133,11 @@ class QuotaSync:
     def _adopt(self, stored: Stored | None) -> None:
         if stored is None:
             return
-        day, used = stored[0], stored[1]
+        day, used, until = _record(stored)
         written_day, written = self._written
-        now = self._clock().now()
+        now = self._now()
         self._days.adopt(day, used, written if day == written_day else 0, now)
-        self._days.adopt_spent(stored[2] if len(stored) > 2 else None, now)
+        self._days.adopt_spent(until, now)
 
     async def flush_unless_busy(self) -> None:
         """Write the count, unless another task is writing it already."""
@@ -120,10 +151,20 @@ class QuotaSync:
             self._writing.release()
 
     async def flush(self) -> None:
-        """Write the count if it changed, shielded from cancellation."""
+        """Write the count if it changed, to the end even if the caller is cancelled.
+
+        The write runs in a child task under a shielded scope: an anyio or trio cancellation
+        stops at the shield, and a native asyncio one (``task.cancel()``, ``asyncio.timeout``),
+        which no anyio shield stops, reaches only the task group, which waits for the child
+        before it raises.
+        """
         if self.dirty:
-            with anyio.CancelScope(shield=True):
-                await self._within_timeout("save", self._write_when_free)
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._write_shielded)
+
+    async def _write_shielded(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._within_timeout("save", self._write_when_free)
 
     async def _write_when_free(self) -> None:
         async with self._writing:
@@ -141,10 +182,10 @@ class QuotaSync:
         if not self.loaded or self._load_failed:  # a stored count is not overwritten unread
             await self._read()
             self.loaded = True
-        days, now = self._days, self._clock().now()
+        days, now = self._days, self._now()
         version, day, own, until = self._version, days.newest, days.own, days.spent_until(now)
         self._urgent = False
-        self._last_write = self._clock().monotonic()
+        self._last_write = self._monotonic()
         if day is None:
             self._written_version = version
             return
@@ -158,6 +199,7 @@ class QuotaSync:
                 stored = await store.save(day, days.others + own)
             self._written = (day, own)
             self._written_version = version
+            self._load_failed = False  # the store holds this count now: nothing left unread
             if self._shared:
                 self._adopt(stored)
         except Exception as exc:  # a store failure never fails a call

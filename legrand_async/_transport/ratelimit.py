@@ -7,9 +7,14 @@ its public names are re-exported here.
 
 from __future__ import annotations
 
+import weakref
+from datetime import datetime
+
 import httpx
 
-from .headers import QUOTA_TEXT, parse_quota_reset, parse_retry_after
+from .._responses import error_from_response
+from ..errors import QuotaExhausted, ServerQuotaExhausted
+from .classify import CLASSIFICATION, Classification, Kind
 from .limiter import MAX_PAUSE, Quota, RateLimit
 from .quota_store import FileQuotaStore, QuotaStore, SharedQuotaStore
 
@@ -25,29 +30,74 @@ __all__ = [
 
 
 class RateLimitTransport(httpx.AsyncBaseTransport):
-    """Spends the limiter on every attempt and listens to the gateway's 429 and 403 answers."""
+    """Spends the limiter on every attempt and listens to the gateway's 429 and quota answers.
 
-    def __init__(self, wrapped: httpx.AsyncBaseTransport, limit: RateLimit) -> None:
+    It reads each response's classification (no body parsing here): a quota answer marks the
+    day spent (:meth:`RateLimit.exhaust`), a 429's wait pauses every request through the limiter
+    (:meth:`RateLimit.pause`), capped at ``max_pause`` like the retry wait. While the day is
+    spent by the gateway's word, calls fail fast with the same :class:`ServerQuotaExhausted` as
+    the answer that said it, in every client sharing the limiter.
+    """
+
+    def __init__(
+        self, wrapped: httpx.AsyncBaseTransport, limit: RateLimit, *, max_pause: float
+    ) -> None:
         self._wrapped = wrapped
         self._limit = limit
+        self._max_pause = max_pause
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limit = self._limit
         async with limit.in_flight():  # a slot first, so waiting for one never makes a burst
-            await limit.acquire()
+            try:
+                await limit.acquire()
+            except QuotaExhausted as exc:
+                raise _as_server_answer(limit, exc) from None
             response = await self._wrapped.handle_async_request(request)
-        if response.status_code in (403, 429):
-            await response.aread()
-            text = response.text
-            now = limit.now()
-            if QUOTA_TEXT in text.lower():
-                limit.exhaust(parse_quota_reset(text, now))
-            elif response.status_code == 429:
-                wait = parse_retry_after(response.headers, text, now)
-                if wait is not None:  # without one, the retry backoff is the only wait
-                    limit.pause(wait)
-            await limit.flush()  # a restart must not spend a call to learn it again
+        record: Classification = response.extensions[CLASSIFICATION]
+        if record.kind is Kind.QUOTA:
+            limit.exhaust(record.quota_until)
+            _QUOTA_ANSWERS[limit] = (limit.snapshot().resets_at, response)
+        elif record.status == 429 and record.retry_after is not None:
+            limit.pause(record.retry_after, cap=self._max_pause)
+        if record.kind is Kind.QUOTA or record.status == 429:
+            try:
+                await limit.flush()  # a restart must not spend a call to learn it again
+            except BaseException:  # cancelled: the answer is not handed up, so close it
+                await response.aclose()
+                raise
         return response
 
     async def aclose(self) -> None:
         await self._wrapped.aclose()
+
+
+#: The gateway's last quota answer per limiter, and until when it holds.
+_QUOTA_ANSWERS: weakref.WeakKeyDictionary[RateLimit, tuple[datetime, httpx.Response]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _as_server_answer(limit: RateLimit, exc: QuotaExhausted) -> QuotaExhausted:
+    """``exc`` as the gateway's ServerQuotaExhausted when the gateway's quota answer is why.
+
+    That answer is known when it passed through this process; after a restart the limiter
+    only has its "spent until" (from its store): the day shows no call left although the local
+    count is not spent, which only the gateway's answer does.
+    """
+    until = exc.resets_at
+    known = _QUOTA_ANSWERS.get(limit)
+    if known is not None and until == known[0]:
+        error = error_from_response(known[1], now=limit.now(), attempts=0)  # nothing was sent
+        assert isinstance(error, ServerQuotaExhausted)
+        said = f"as the gateway said ({error.message})"
+    else:
+        quota = limit.snapshot()
+        local = quota.per_day is not None and quota.used_today >= quota.per_day
+        if until is None or quota.remaining_today != 0 or local or quota.resets_at != until:
+            return exc  # the local count, or a wait longer than max_wait
+        error = ServerQuotaExhausted("", status_code=403, resets_at=until, attempts=0)
+        said = "as the gateway said before this process started"
+    error.message = f"call quota spent until {until.isoformat(timespec='seconds')}, {said}"
+    error.args = (error.message,)
+    return error

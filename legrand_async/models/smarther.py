@@ -301,9 +301,26 @@ def _check_program(_: object, __: object, value: int | None) -> None:
         raise ValueError(f"program must be between {low} and {high}, got {value!r}")
 
 
+#: The wall times a status can carry: ``YYYY`` has four digits, and converting to local time
+#: (or adding a boost's minutes) cannot leave the datetime range.
+WIRE_TIME_RANGE = (datetime(1000, 1, 2), datetime.max - timedelta(days=2))
+
+
+def check_wire_time(name: str, value: object) -> datetime:
+    """``value`` if it is a datetime the wire can carry, else TypeError / ValueError."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    low, high = WIRE_TIME_RANGE
+    if not low <= value.replace(tzinfo=None) <= high:
+        raise ValueError(
+            f"{name} must be between {low:%Y-%m-%d} and {high:%Y-%m-%d}, got {value.isoformat()}"
+        )
+    return value
+
+
 def _check_time(_: object, attribute: attrs.Attribute[datetime | None], value: object) -> None:
-    if value is not None and not isinstance(value, datetime):
-        raise TypeError(f"{attribute.name} must be a datetime, got {type(value).__name__}")
+    if value is not None:
+        check_wire_time(attribute.name, value)
 
 
 @attrs.frozen
@@ -371,9 +388,7 @@ class SetStatus:
             raise ValueError(f"boost lasts 30, 60 or 90 minutes, got {minutes!r}")
         if start is None:
             start = datetime.now()
-        elif not isinstance(start, datetime):
-            raise TypeError(f"start must be a datetime, got {type(start).__name__}")
-        elif start.tzinfo is not None:
+        elif check_wire_time("start", start).tzinfo is not None:
             start = start.astimezone(UTC)  # add the minutes on an absolute scale (DST)
         begin = start.replace(microsecond=0)
         return cls(

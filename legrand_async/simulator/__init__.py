@@ -21,6 +21,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -61,6 +62,7 @@ class Simulator:
         per_day: int | None = None,
         clock: Clock | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        access_lifetime: timedelta = timedelta(hours=1),
     ) -> None:
         if not 0 <= fault_rate <= 1:
             raise ValueError("fault_rate is a probability, 0..1")
@@ -81,6 +83,7 @@ class Simulator:
             per_second=per_second,
             per_day=per_day,
             webhook_transport=webhook_transport,
+            access_lifetime=access_lifetime,
         )
 
     @classmethod
@@ -164,6 +167,14 @@ class Simulator:
     def calls_today(self) -> int:
         """Calls the gateway let through today (what the daily quota counts)."""
         return self.app.calls_today
+
+    async def push(self, plant_id: str, body: Any) -> list[tuple[str, int | str]]:
+        """Deliver ``body`` to every URL subscribed to the plant, as Legrand's notification
+        service would: any Event Grid delivery (a validation handshake, a
+        ``Microsoft.EventGrid.SubscriptionDeletedEvent``, a Home + Control event...), JSON or
+        bytes as they are. Waits for the answers; the (url, status or error) of each.
+        """
+        return list(await asyncio.gather(*self.app.push(plant_id, body)))
 
     async def delivered(self) -> list[tuple[str, int | str]]:
         """Wait for pending C2C deliveries; every (url, status or error) so far."""

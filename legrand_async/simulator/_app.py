@@ -14,6 +14,7 @@ import math
 import random
 import secrets
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,6 +42,45 @@ Handler = Callable[..., Awaitable[Response]]
 ACCESS_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=10)
 _FIVE_XX = (500, 502, 503, 504)
+
+
+#: The "bomb" fault's body: 64 MiB of zeros in about 290 KB of gzip (made once, when first used).
+_BOMB: list[bytes] = []
+
+
+def _bomb() -> bytes:
+    if not _BOMB:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        zeros = bytes(1 << 20)
+        parts = [compressor.compress(zeros) for _ in range(64)]
+        _BOMB.append(b"".join([*parts, compressor.flush()]))
+    return _BOMB[0]
+
+
+class _Trickled(Response):
+    """The answer, its body sent one byte every ``pause`` seconds on ``clock`` (a slow server)."""
+
+    def __init__(self, answer: Response, clock: Clock, pause: float) -> None:
+        super().__init__(answer.body, answer.status_code, headers=dict(answer.headers))
+        self._clock, self._pause = clock, pause
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def until_gone() -> None:  # stop trickling to a client that hung up
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_gone)
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            for i in range(len(self.body)):
+                await self._clock.sleep(self._pause)
+                piece = self.body[i : i + 1]
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            group.cancel_scope.cancel()
 
 
 class ConnectionDropped(Exception):
@@ -64,6 +105,7 @@ class Faults:
     per_route: dict[str, float] = field(default_factory=dict)
     kinds: tuple[str, ...] = ("408", "486", "5xx", "latency", "drop", "malformed")
     latency: float = 0.2
+    trickle: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     injected: dict[str, int] = field(default_factory=dict)
 
@@ -139,8 +181,12 @@ class SimulatorApp:
         per_second: int | None,
         per_day: int | None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        access_lifetime: timedelta = ACCESS_LIFETIME,
     ) -> None:
+        if not access_lifetime > timedelta(0):
+            raise ValueError("access_lifetime must be positive")
         self.fleet = fleet
+        self.access_lifetime = access_lifetime
         self.clock = clock
         self.subscription_key = subscription_key
         self.client_id = client_id
@@ -170,13 +216,13 @@ class SimulatorApp:
     def issue_token(self) -> dict[str, Any]:
         """A fresh access and refresh token pair, as the token endpoint answers it."""
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self.access[access] = self.clock.now() + ACCESS_LIFETIME
+        self.access[access] = self.clock.now() + self.access_lifetime
         self.refresh.add(refresh)
         return {
             "access_token": access,
             "refresh_token": refresh,
             "token_type": "Bearer",
-            "expires_in": int(ACCESS_LIFETIME.total_seconds()),
+            "expires_in": int(self.access_lifetime.total_seconds()),
             "scope": "comfort.read comfort.write plug.read plug.write light.write",
         }
 
@@ -272,6 +318,11 @@ class SimulatorApp:
         answer = await handler(request)
         if fault == "drop":  # the backend acted, but the answer never arrives
             return _Dropped()
+        if fault == "trickle":
+            return _Trickled(answer, self.clock, self.faults.trickle)
+        if fault == "bomb":
+            headers = {"Content-Encoding": "gzip"}
+            return Response(_bomb(), 200, headers=headers, media_type="application/json")
         if fault == "malformed" and answer.body:
             cut = answer.body[: len(answer.body) // 2]
             return Response(cut, answer.status_code, media_type="application/json")
@@ -466,8 +517,7 @@ class SimulatorApp:
 
     def notify(self, t: Thermostat) -> None:
         """POST the Event-Grid-style notification to every URL subscribed to the plant."""
-        plant = self.fleet.by_id[t.plant_id]
-        if not plant.subscriptions:
+        if not self.fleet.by_id[t.plant_id].subscriptions:
             return
         now = self.clock.now()
         event = [
@@ -480,22 +530,34 @@ class SimulatorApp:
                 "subjectElements": {"plantId": f"bs_cloud_{t.plant_id}"},
             }
         ]
-        for url in list(plant.subscriptions.values()):
-            task = asyncio.get_running_loop().create_task(self._deliver(url, event))
+        self.push(t.plant_id, event)
+
+    def push(self, plant_id: str, body: Any) -> list[asyncio.Task[tuple[str, int | str]]]:
+        """POST ``body`` (JSON, or bytes as they are) to every URL subscribed to the plant."""
+        tasks = []
+        for url in list(self.fleet.by_id[plant_id].subscriptions.values()):
+            task = asyncio.get_running_loop().create_task(self._deliver(url, body))
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
+            tasks.append(task)
+        return tasks
 
-    async def _deliver(self, url: str, event: list[dict[str, Any]]) -> None:
+    async def _deliver(self, url: str, body: Any) -> tuple[str, int | str]:
         target = httpx.URL(url)
         if target.host in ("127.0.0.1", "localhost", "::1"):
             target = target.copy_with(scheme="http")  # loopback receivers in tests have no TLS
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"content-type": "application/json"}
+        outcome: tuple[str, int | str]
         try:
             wire = Borrowed(self.webhook_transport) if self.webhook_transport else None
             async with httpx.AsyncClient(transport=wire, timeout=5) as http:
-                response = await http.post(target, json=event)
-            self.deliveries.append((url, response.status_code))
+                response = await http.post(target, content=content, headers=headers)
+            outcome = (url, response.status_code)
         except httpx.HTTPError as exc:
-            self.deliveries.append((url, type(exc).__name__))
+            outcome = (url, type(exc).__name__)
+        self.deliveries.append(outcome)
+        return outcome
 
     # ------------------------------------------------------------------------ Home + Control
 

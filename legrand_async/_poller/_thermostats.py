@@ -1,0 +1,199 @@
+"""The thermostat poller: Smarther statuses, with the thermostats discovered plant by plant."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, Final
+
+import attrs
+
+from .._clock import Clock
+from .._endpoints.smarther import SmartherAPI
+from .._transport.ratelimit import RateLimit
+from ..models.smarther import ChronothermostatStatus, Module
+from . import _arguments
+from ._discovery import Discovery, Plan, module_id, plant_id
+from ._outcomes import Outcome, Tally, Verdict, run_all
+from ._pacing import Pace
+from ._ring import _BasePoller
+
+__all__ = ["DISCOVERY_INTERVAL", "StatusChange", "ThermostatPoller", "thermostat_state"]
+
+#: Seconds between two listings of the plants (each followed by a read of every topology).
+DISCOVERY_INTERVAL: Final = 86400.0
+
+Target = tuple[str, str]
+
+
+@attrs.frozen
+class StatusChange:
+    """Thermostat ``module_id`` of ``plant_id`` is now ``current``; it was ``previous``.
+
+    ``previous`` is None on the first read. Only the state counts as a change (function, mode,
+    setpoint, programs, activation time, load state, temperature, humidity, online), not the
+    device clock or the timestamps of the measures.
+    """
+
+    plant_id: str
+    module_id: str
+    previous: ChronothermostatStatus | None
+    current: ChronothermostatStatus
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """``(plant_id, module_id)``, as passed in ``targets``."""
+        return (self.plant_id, self.module_id)
+
+
+def thermostat_state(status: ChronothermostatStatus) -> tuple[object, ...]:
+    """What a thermostat change is made of: everything but the clocks (``time``, timestamps)."""
+    return (
+        status.function,
+        status.mode,
+        status.setpoint,
+        tuple(status.programs),
+        status.activation_time,
+        status.load_state,
+        status.temperature,
+        status.humidity,
+        status.online,
+    )
+
+
+def _is_thermostat(module: Module) -> bool:
+    return isinstance(module.device, str) and module.device.lower() == "chronothermostat"
+
+
+def _pair(item: Any) -> Target:
+    """A ``(plant_id, module_id)`` target of the caller's, checked like a path."""
+    try:
+        plant, module = item
+    except (TypeError, ValueError):
+        raise TypeError(f"targets are (plant_id, module_id) pairs, got {item!r}") from None
+    plant, module = (str(v) if isinstance(v, uuid.UUID) else v for v in (plant, module))
+    return plant_id(plant), module_id(module)
+
+
+class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]):
+    """Polls Smarther thermostats and yields a :class:`StatusChange` when one changes.
+
+    Built by :meth:`LegrandClient.poll_thermostats`. Without ``targets`` it finds every
+    chronothermostat plant by plant (``list_plants``, then ``get_topology`` of each plant:
+    calls that count against the same budget): the thermostats of a plant are polled as soon
+    as its topology is read, a plant whose topology fails is tried again on its own (see
+    :attr:`discovery`), and the plants are listed again every ``discovery_interval`` seconds.
+    """
+
+    def __init__(
+        self,
+        smarther: SmartherAPI,
+        targets: Iterable[Target] | None = None,
+        *,
+        clock: Clock,
+        rate_limit: RateLimit | None,
+        interval: float | None = None,
+        reserve: float = 0.2,
+        concurrency: int | None = None,
+        discovery_interval: float = DISCOVERY_INTERVAL,
+    ) -> None:
+        every = _arguments.seconds("discovery_interval", discovery_interval)
+        pairs: list[Target] = []
+        if targets is not None:
+            if isinstance(targets, str | bytes) or not isinstance(targets, Iterable):
+                raise TypeError(
+                    f"targets must be (plant_id, module_id) pairs or None, got "
+                    f"{type(targets).__name__}"
+                )
+            pairs = _arguments.targets([_pair(item) for item in targets])
+        self._smarther = smarther
+        self._plan = Plan(every) if targets is None else None
+        super().__init__(
+            self._get_status,
+            pairs,
+            clock=clock,
+            rate_limit=rate_limit,
+            interval=interval,
+            reserve=reserve,
+            concurrency=concurrency,
+            key=thermostat_state,
+        )
+
+    @property
+    def discovery(self) -> Discovery | None:
+        """Where the discovery stands (None with explicit ``targets``)."""
+        return self._plan.snapshot() if self._plan is not None else None
+
+    async def _get_status(self, target: Target) -> ChronothermostatStatus:
+        return await self._smarther.get_status(target[0], target[1])
+
+    def _change(
+        self,
+        target: Target,
+        previous: ChronothermostatStatus | None,
+        current: ChronothermostatStatus,
+    ) -> StatusChange:
+        return StatusChange(target[0], target[1], previous, current)
+
+    # ---------------------------------------------------------------------------- discovery
+
+    def _discovery_due(self, now: float) -> bool:
+        return self._plan is not None and self._plan.due(now)
+
+    def _discovery_next(self) -> float:
+        return super()._discovery_next() if self._plan is None else self._plan.next_at()
+
+    async def _discover(self, p: Pace) -> None:
+        plan = self._plan
+        assert plan is not None
+        if plan.list_due(self._clock.monotonic()):
+            listing: list[Outcome | None] = [None]
+            try:
+                await run_all([self._smarther.list_plants], listing, 1)
+            finally:
+                tally = self._listed(listing[0])
+        else:
+            plants = plan.due_plants(self._clock.monotonic(), p.at_once(self._batch))
+            topologies: list[Outcome | None] = [None] * len(plants)
+            calls = [partial(self._smarther.get_topology, plant) for plant in plants]
+            try:
+                await run_all(calls, topologies, self._batch)
+            finally:
+                tally = self._read_topologies(plants, topologies)
+        await self._conclude(tally)
+
+    def _listed(self, outcome: Outcome | None) -> Tally:
+        """Record the plant list: gone plants leave, every plant's topology is due."""
+        plan = self._plan
+        assert plan is not None
+        tally = Tally()
+        if outcome is None:  # cancelled: still due
+            return tally
+        verdict = self._judge(outcome, tally)
+        now = self._clock.monotonic()
+        if verdict is Verdict.VALUE:
+            self._drop_targets(plan.listed((plant.id for plant in outcome.value), now))
+        elif verdict is Verdict.COUNTED:
+            plan.list_failed(now)
+        return tally
+
+    def _read_topologies(self, plants: list[str], outcomes: list[Outcome | None]) -> Tally:
+        """Record the topologies: each plant's thermostats join (or leave) the ring."""
+        plan = self._plan
+        assert plan is not None
+        tally = Tally()
+        now = self._clock.monotonic()
+        for plant, outcome in zip(plants, outcomes, strict=True):
+            verdict = None if outcome is None else self._judge(outcome, tally)
+            if verdict is Verdict.VALUE:
+                assert outcome is not None
+                modules = (m.id for m in outcome.value.modules if _is_thermostat(m))
+                added, removed = plan.read(plant, modules, now)
+                self._drop_targets(removed)
+                self._add_targets(added)
+            elif verdict is Verdict.COUNTED:
+                plan.read_failed(plant, now)
+            else:  # cancelled, the quota, or raised: still due
+                plan.again(plant)
+        return tally
