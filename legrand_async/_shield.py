@@ -1,11 +1,10 @@
-"""Run a step to its end whatever happens to the caller: anyio's shield, and asyncio's too.
+"""Work that must run to its end whatever cancels the caller (a refresh on the wire, a count).
 
-An anyio shielded scope stops anyio's own cancellation (cancel scopes, ``fail_after``, task
-groups, trio), but not asyncio's native one: ``asyncio.wait_for``, ``asyncio.timeout`` and
-``task.cancel()`` (what Home Assistant and most asyncio code use) throw ``CancelledError`` into
-whatever the task awaits, shield or not. So the step runs shielded in a child task: a native
-cancellation reaches only the task group, which waits for the child before it raises (and
-``asyncio.timeout`` still turns it into ``TimeoutError``).
+``anyio.CancelScope(shield=True)`` keeps anyio's cancellation out, but not asyncio's own
+``task.cancel()``: what ``asyncio.run`` does on Ctrl-C, and ``asyncio.wait_for`` or
+``asyncio.timeout`` on expiry. :func:`to_the_end` runs the work shielded in a task of its own,
+which that cancellation of the caller cannot reach; the caller sees its cancellation once the
+work is done.
 """
 
 from __future__ import annotations
@@ -15,25 +14,25 @@ from typing import TypeVar
 
 import anyio
 
-__all__ = ["shielded"]
+__all__ = ["to_the_end"]
 
 T = TypeVar("T")
 
 
-async def shielded(step: Callable[[], Awaitable[T]]) -> T:
-    """``await step()`` to its end; a cancellation of the caller is raised afterwards."""
-    results: list[T] = []
-    errors: list[Exception] = []
+async def to_the_end(work: Callable[[], Awaitable[T]]) -> T:
+    """``await work()``, never cut short by cancelling the caller; its result or its error."""
+    outcome: list[T | Exception] = []
 
-    async def child() -> None:
+    async def run() -> None:
         with anyio.CancelScope(shield=True):
             try:
-                results.append(await step())
-            except Exception as exc:  # raised as is below, not in an ExceptionGroup
-                errors.append(exc)
+                outcome.append(await work())
+            except Exception as exc:  # raised below, in the caller's task, as it is
+                outcome.append(exc)
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(child)
-    if errors:
-        raise errors[0]
-    return results[0]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, name=f"legrand_async {getattr(work, '__name__', 'work')}")
+    (result,) = outcome
+    if isinstance(result, Exception):
+        raise result
+    return result

@@ -15,7 +15,7 @@ import httpx
 
 from .._clock import Clock
 from .._secrets import scrub
-from .._shield import shielded
+from .._shield import to_the_end
 from .._transport.quota_sync import STORE_TIMEOUT
 from ..errors import (
     AuthError,
@@ -236,9 +236,9 @@ class OAuth2Auth(httpx.Auth):
             raise fresh(self._refused[1])  # refused for good: don't ask the token endpoint again
         # From the moment the request may be on the wire, nothing stops it: the server may
         # rotate the refresh token, and only this answer holds the new one.
-        return await shielded(partial(self._refresh_to_the_end, old))
+        return await to_the_end(partial(self._send_refresh, old))
 
-    async def _refresh_to_the_end(self, old: Token) -> Token:
+    async def _send_refresh(self, old: Token) -> Token:
         sent_at = self._clock.now()
         try:
             new = await self.app.refresh(old.refresh_token)

@@ -16,7 +16,7 @@ import anyio.to_thread
 import filelock
 
 from .._files import read_private, write_private
-from .._shield import shielded
+from .._shield import to_the_end
 from ..errors import TokenStoreError
 from .token import Token
 
@@ -147,7 +147,7 @@ class FileTokenStore:
             while True:
                 wait = max(0.0, min(_LOCK_POLL, deadline - anyio.current_time()))
                 try:  # shielded: a lock the thread takes is released, even if we are cancelled
-                    if await shielded(partial(anyio.to_thread.run_sync, _acquire, lock, wait)):
+                    if await to_the_end(partial(anyio.to_thread.run_sync, _acquire, lock, wait)):
                         break
                 except OSError as exc:
                     self._unlockable(exc)
@@ -156,7 +156,7 @@ class FileTokenStore:
                     raise TimeoutError(f"{self.lock_path} stayed locked for {max_wait:g} s")
             yield
         finally:
-            await shielded(partial(anyio.to_thread.run_sync, lock.release))
+            await to_the_end(partial(anyio.to_thread.run_sync, lock.release))
 
     def _unlockable(self, exc: OSError) -> None:
         if not self._lock_warned and not isinstance(exc, FileNotFoundError):

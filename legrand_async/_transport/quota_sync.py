@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 
-from .._shield import shielded
+from .._shield import to_the_end
 from .day_count import DayCount
 from .quota_store import QuotaStore, SharedQuotaStore, Stored
 
@@ -153,10 +153,9 @@ class QuotaSync:
             self._writing.release()
 
     async def flush(self) -> None:
-        """Write the count if it changed, to the end even if the caller is cancelled (by
-        anyio, trio or asyncio's ``task.cancel()``: :func:`~legrand_async._shield.shielded`)."""
+        """Write the count if it changed, whatever cancels the caller."""
         if self.dirty:
-            await shielded(partial(self._within_timeout, "save", self._write_when_free))
+            await to_the_end(partial(self._within_timeout, "save", self._write_when_free))
 
     async def _write_when_free(self) -> None:
         async with self._writing:
