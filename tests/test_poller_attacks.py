@@ -697,3 +697,61 @@ async def test_a_day_never_spends_the_reserve(
     assert sim.calls_today == spent
     if interval is not None:  # a floor: no thermostat read more often than every interval
         assert max(reads.values(), default=0) <= math.ceil(86400 / interval)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad arguments: a clear error before any request
+# --------------------------------------------------------------------------------------------
+
+PAIR = (uid(1), uid(11))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"concurrency": 2.5}, TypeError),
+        ({"concurrency": 0}, ValueError),
+        ({"concurrency": -1}, ValueError),
+        ({"concurrency": True}, ValueError),
+        ({"concurrency": "3"}, TypeError),
+        ({"concurrency": math.nan}, TypeError),
+        ({"interval": math.nan}, ValueError),
+        ({"interval": math.inf}, ValueError),
+        ({"interval": -1}, ValueError),
+        ({"interval": 0}, ValueError),
+        ({"interval": 10**400}, ValueError),
+        ({"reserve": -0.1}, ValueError),
+        ({"reserve": 1.0}, ValueError),
+        ({"reserve": 1.5}, ValueError),
+        ({"reserve": math.nan}, ValueError),
+        ({"reserve": 10**400}, ValueError),
+        ({"discovery_interval": math.nan}, ValueError),
+        ({"discovery_interval": 0}, ValueError),
+        ({"discovery_interval": -60}, ValueError),
+        ({"discovery_interval": None}, TypeError),
+        ({"targets": {PAIR[0]: PAIR[1]}}, TypeError),  # a dict iterates its keys
+        ({"targets": [PAIR[0], PAIR[1]]}, TypeError),
+        ({"targets": [(*PAIR, "extra")]}, TypeError),
+        ({"targets": [None]}, TypeError),
+        ({"targets": [(1, 2)]}, TypeError),
+        ({"targets": b"ab"}, TypeError),
+        ({"targets": iter([PAIR, ("x",)])}, TypeError),
+        ({"targets": []}, ValueError),
+        ({"targets": [(PAIR[0], "bs_cloud_" + PAIR[1])]}, ValueError),
+        ({"targets": [(PAIR[0], PAIR[1] + "\n")]}, ValueError),
+    ],
+)
+@pytest.mark.asyncio
+async def test_bad_arguments_are_refused_before_any_request(
+    fake: Clock, router: respx.MockRouter, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    async with respx_client(fake) as client:
+        with pytest.raises(error) as refused:
+            client.poll_thermostats(**kwargs)
+        if not {"discovery_interval", "targets"} & kwargs.keys():  # client.poll() takes it too
+            with pytest.raises(error):
+                client.poll(client.smarther.get_status, [PAIR], **kwargs)
+    message = str(refused.value)
+    assert next(iter(kwargs)) in message
+    assert len(message) < 200  # a clear message, not a dump
+    assert not router.calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import uuid
 from collections.abc import Iterable
 from functools import partial
@@ -67,9 +68,13 @@ def _pair(item: Any) -> Target:
     try:
         plant, module = item
     except (TypeError, ValueError):
-        raise TypeError(f"targets are (plant_id, module_id) pairs, got {item!r}") from None
+        shown = reprlib.repr(item)
+        raise TypeError(f"targets are (plant_id, module_id) pairs, got {shown}") from None
     plant, module = (str(v) if isinstance(v, uuid.UUID) else v for v in (plant, module))
-    return plant_id(plant), module_id(module)
+    try:
+        return plant_id(plant), module_id(module)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"targets: {reprlib.repr(item)}: {exc}") from None
 
 
 class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]):
