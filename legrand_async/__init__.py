@@ -19,7 +19,7 @@ from ._auth import (
 )
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
-from ._poller import Change, Poller, StatusChange, ThermostatPoller
+from ._poller import Change, Discovery, Poller, StatusChange, ThermostatPoller
 from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
 from ._transport.retry import RetryPolicy, Stats
 from ._version import __version__
@@ -86,6 +86,7 @@ __all__ = [
     "Clock",
     "Conflict",
     "DeviceBusy",
+    "Discovery",
     "FileQuotaStore",
     "FileTokenStore",
     "Forbidden",
