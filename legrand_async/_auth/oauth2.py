@@ -226,20 +226,38 @@ class OAuth2Auth(httpx.Auth):
         if self._refused is not None and self._refused[0] == old.refresh_token:
             raise fresh(self._refused[1])  # refused for good: don't ask the token endpoint again
         # From the moment the request may be on the wire, nothing stops it: the server may
-        # rotate the refresh token, and only this answer holds the new one.
-        with anyio.CancelScope(shield=True):
-            sent_at = self._clock.now()
-            try:
-                new = await self.app.refresh(old.refresh_token)
-            except AuthError as exc:
-                if not isinstance(exc, TokenRateLimited | TokenServerError):
-                    self._refused = (old.refresh_token, exc)
-                raise
-            if new.refresh_token != old.refresh_token:
-                self._rotated.append(old.refresh_token)
-            self._lifetime = (new, (new.expires_at - sent_at).total_seconds())
-            await self._save(new)  # persist the rotated refresh token before using the new one
-            self._token = new
+        # rotate the refresh token, and only this answer holds the new one. It runs shielded in
+        # a task of its own, which asyncio's own cancellation of the caller (Ctrl-C under
+        # asyncio.run, asyncio.wait_for) cannot reach either: the caller sees it afterwards.
+        outcome: list[Token | Exception] = []
+
+        async def send() -> None:
+            with anyio.CancelScope(shield=True):
+                try:
+                    outcome.append(await self._send_refresh(old))
+                except Exception as exc:  # raised below, in the caller's task
+                    outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send, name="legrand_async token refresh")
+        (result,) = outcome
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _send_refresh(self, old: Token) -> Token:
+        sent_at = self._clock.now()
+        try:
+            new = await self.app.refresh(old.refresh_token)
+        except AuthError as exc:
+            if not isinstance(exc, TokenRateLimited | TokenServerError):
+                self._refused = (old.refresh_token, exc)
+            raise
+        if new.refresh_token != old.refresh_token:
+            self._rotated.append(old.refresh_token)
+        self._lifetime = (new, (new.expires_at - sent_at).total_seconds())
+        await self._save(new)  # persist the rotated refresh token before using the new one
+        self._token = new
         return new
 
     async def _save(self, token: Token) -> None:
