@@ -6,6 +6,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Final
 
 import anyio
@@ -14,6 +15,7 @@ import httpx
 
 from .._clock import Clock
 from .._secrets import scrub
+from .._shield import to_the_end
 from ..errors import (
     AuthError,
     ReauthorizationRequired,
@@ -226,24 +228,8 @@ class OAuth2Auth(httpx.Auth):
         if self._refused is not None and self._refused[0] == old.refresh_token:
             raise fresh(self._refused[1])  # refused for good: don't ask the token endpoint again
         # From the moment the request may be on the wire, nothing stops it: the server may
-        # rotate the refresh token, and only this answer holds the new one. It runs shielded in
-        # a task of its own, which asyncio's own cancellation of the caller (Ctrl-C under
-        # asyncio.run, asyncio.wait_for) cannot reach either: the caller sees it afterwards.
-        outcome: list[Token | Exception] = []
-
-        async def send() -> None:
-            with anyio.CancelScope(shield=True):
-                try:
-                    outcome.append(await self._send_refresh(old))
-                except Exception as exc:  # raised below, in the caller's task
-                    outcome.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(send, name="legrand_async token refresh")
-        (result,) = outcome
-        if isinstance(result, Exception):
-            raise result
-        return result
+        # rotate the refresh token, and only this answer holds the new one.
+        return await to_the_end(partial(self._send_refresh, old))
 
     async def _send_refresh(self, old: Token) -> Token:
         sent_at = self._clock.now()

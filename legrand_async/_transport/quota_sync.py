@@ -18,11 +18,13 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import anyio
 
 from .._clock import Clock
+from .._shield import to_the_end
 from .day_count import DayCount
 from .quota_store import QuotaStore, SharedQuotaStore, Stored
 
@@ -120,10 +122,9 @@ class QuotaSync:
             self._writing.release()
 
     async def flush(self) -> None:
-        """Write the count if it changed, shielded from cancellation."""
+        """Write the count if it changed, whatever cancels the caller."""
         if self.dirty:
-            with anyio.CancelScope(shield=True):
-                await self._within_timeout("save", self._write_when_free)
+            await to_the_end(partial(self._within_timeout, "save", self._write_when_free))
 
     async def _write_when_free(self) -> None:
         async with self._writing:
