@@ -46,7 +46,10 @@ def test_every_seed_and_fault_rate_ends_with_the_summary_and_exit_0(
         out, err = capsys.readouterr()
         assert err == ""
         summary = summary_of(out)
+        assert summary["plants"] == "4 listed, 4 read", (seed, out)
         assert summary["thermostats"] == "8", (seed, out)
+        assert summary["429 answers"] == "0", (seed, out)  # the limiter paces the gateway's rate
+        assert summary["simulated"] == "23:59 of the day", (seed, out)
         assert int(summary["rounds"]) >= 1, (seed, out)
         assert int(summary["calls left today"]) >= math.ceil(100 * RESERVE) - 5, (seed, out)
 
