@@ -6,6 +6,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Final
 
 import anyio
@@ -14,6 +15,7 @@ import httpx
 
 from .._clock import Clock
 from .._secrets import scrub
+from .._shield import to_the_end
 from ..errors import (
     AuthError,
     ReauthorizationRequired,
@@ -227,19 +229,21 @@ class OAuth2Auth(httpx.Auth):
             raise fresh(self._refused[1])  # refused for good: don't ask the token endpoint again
         # From the moment the request may be on the wire, nothing stops it: the server may
         # rotate the refresh token, and only this answer holds the new one.
-        with anyio.CancelScope(shield=True):
-            sent_at = self._clock.now()
-            try:
-                new = await self.app.refresh(old.refresh_token)
-            except AuthError as exc:
-                if not isinstance(exc, TokenRateLimited | TokenServerError):
-                    self._refused = (old.refresh_token, exc)
-                raise
-            if new.refresh_token != old.refresh_token:
-                self._rotated.append(old.refresh_token)
-            self._lifetime = (new, (new.expires_at - sent_at).total_seconds())
-            await self._save(new)  # persist the rotated refresh token before using the new one
-            self._token = new
+        return await to_the_end(partial(self._send_refresh, old))
+
+    async def _send_refresh(self, old: Token) -> Token:
+        sent_at = self._clock.now()
+        try:
+            new = await self.app.refresh(old.refresh_token)
+        except AuthError as exc:
+            if not isinstance(exc, TokenRateLimited | TokenServerError):
+                self._refused = (old.refresh_token, exc)
+            raise
+        if new.refresh_token != old.refresh_token:
+            self._rotated.append(old.refresh_token)
+        self._lifetime = (new, (new.expires_at - sent_at).total_seconds())
+        await self._save(new)  # persist the rotated refresh token before using the new one
+        self._token = new
         return new
 
     async def _save(self, token: Token) -> None:

@@ -19,10 +19,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import anyio
 
+from .._shield import to_the_end
 from .day_count import DayCount
 from .quota_store import QuotaStore, SharedQuotaStore, Stored
 
@@ -151,20 +153,9 @@ class QuotaSync:
             self._writing.release()
 
     async def flush(self) -> None:
-        """Write the count if it changed, to the end even if the caller is cancelled.
-
-        The write runs in a child task under a shielded scope: an anyio or trio cancellation
-        stops at the shield, and a native asyncio one (``task.cancel()``, ``asyncio.timeout``),
-        which no anyio shield stops, reaches only the task group, which waits for the child
-        before it raises.
-        """
+        """Write the count if it changed, whatever cancels the caller."""
         if self.dirty:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._write_shielded)
-
-    async def _write_shielded(self) -> None:
-        with anyio.CancelScope(shield=True):
-            await self._within_timeout("save", self._write_when_free)
+            await to_the_end(partial(self._within_timeout, "save", self._write_when_free))
 
     async def _write_when_free(self) -> None:
         async with self._writing:
