@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -57,6 +57,13 @@ SEED_KEYS = {
 
 class CLIError(Exception):
     """A problem to report in one line, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line: ``legrand-async demo: error: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def config_dir(option: str | None) -> Path:
@@ -315,14 +322,14 @@ async def plants(args: argparse.Namespace, directory: Path) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--config",
         default=argparse.SUPPRESS,
         help="directory for config.json and token.json, or a .json file in it "
         "(default: the user config directory)",
     )
-    root = argparse.ArgumentParser(prog="legrand-async", description=__doc__, parents=[common])
+    root = _Parser(prog="legrand-async", description=__doc__, parents=[common])
     commands = root.add_subparsers(dest="command", required=True)
     sign_in = commands.add_parser("login", parents=[common], help="sign in and save the login")
     for name in SETTINGS:
@@ -372,9 +379,9 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; the exit status."""
-    args = parser().parse_args(argv)
+    """Run the CLI; the exit status (argument errors raise SystemExit(2), as argparse does)."""
     try:
+        args = parser().parse_args(argv)  # loads the simulator extra: Ctrl-C may come here too
         directory = config_dir(getattr(args, "config", None))
         return asyncio.run(COMMANDS[args.command](args, directory))
     except (CLIError, LegrandError, ValueError, OSError) as exc:

@@ -13,7 +13,6 @@ Simulated faults are outlived and counted: they never make the demo fail.
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import random
 import sys
@@ -66,19 +65,18 @@ def add_parser(commands: Any) -> None:
     demo.add_argument("--per-second", type=int, default=10, help="gateway rate (default 10/s)")
     demo.add_argument("--faults", type=float, default=0.05, help="fault rate 0..1 (default 0.05)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(refuse=demo.error)
 
 
 async def run(args: argparse.Namespace) -> int:
-    """The ``demo`` command."""
-    await run_demo(
-        plants=args.plants,
-        thermostats=args.thermostats,
-        seconds=args.seconds,
-        per_day=args.per_day,
-        per_second=args.per_second,
-        faults=args.faults,
-        seed=args.seed,
-    )
+    """The ``demo`` command: arguments it cannot run with are refused as argparse does (one
+    line, exit status 2), before anything starts."""
+    options = {name: getattr(args, name) for name in _OPTIONS}
+    try:
+        _check(**options)
+    except ValueError as exc:
+        args.refuse(str(exc))
+    await run_demo(**options, seed=args.seed)
     return 0
 
 
@@ -132,30 +130,54 @@ class DemoClock:
         return self._scope
 
 
+#: The options checked by :func:`_check`, with the range each must be in.
+_OPTIONS: Final = {
+    "plants": (1, 10_000),
+    "thermostats": (1, 10),
+    "seconds": (0.001, 86400.0),  # a simulated day in a millisecond, or in a real day
+    "per_day": (1, 10**9),
+    "per_second": (1, 10**6),
+    "faults": (0.0, 1.0),
+}
+
+
 def _check(
     plants: int, thermostats: int, seconds: float, per_day: int, per_second: int, faults: float
 ) -> None:
     """Refuse arguments the demo cannot run with, in one line each, before any call."""
-    counts = [("plants", plants), ("thermostats", thermostats), ("per-day", per_day)]
-    for name, value in [*counts, ("per-second", per_second)]:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"--{name} must be a whole number >= 1, got {value!r}")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"--seconds must be a positive number, got {seconds!r}")
-    if not 0 <= faults <= 1:
-        raise ValueError(f"--faults is a probability, 0..1, got {faults!r}")
+    given = locals()
+    for name, (low, high) in _OPTIONS.items():
+        value, flag = given[name], "--" + name.replace("_", "-")
+        whole = isinstance(low, int)
+        if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+            noun = "a whole number" if whole else "a number"
+            raise ValueError(f"{flag} must be {noun}, got {value!r}")
+        if not low <= value <= high:  # NaN too
+            bounds = f"{low} and {high}" if whole else f"{low:g} and {high:g}"
+            raise ValueError(f"{flag} must be between {bounds}, got {value!r}")
     spendable = _spendable(per_day)
-    if plants + 1 > spendable:
-        # What a day needs: the discovery and a round of polls, with room for retries.
-        day = math.ceil(_ROOM * (plants + 1 + plants * thermostats))
-        least = next(n for n in itertools.count(per_day) if _spendable(n) >= day)
+    need = _need(plants, thermostats)
+    if need > spendable:
+        least = max(per_day, math.floor(need / (1 - RESERVE)) - 1)
+        while _spendable(least) < need:
+            least += 1
         fewer = math.floor((spendable / _ROOM - 1) / (1 + thermostats))
+        while fewer >= 1 and _need(fewer, thermostats) > spendable:
+            fewer -= 1
         raise ValueError(
-            f"a quota of {per_day} calls a day cannot discover {plants} plants: that takes "
-            f"{plants + 1} calls and {spendable} are spendable (the rest is the {RESERVE:.0%} "
-            f"reserve kept for your own commands); use --per-day {least} or more"
+            f"a quota of {per_day} calls a day cannot discover and poll {plants} "
+            f"plant{'s' if plants > 1 else ''} of {thermostats} thermostat"
+            f"{'s' if thermostats > 1 else ''}: that takes {need} calls with room for retries and "
+            f"{spendable} are spendable (the rest is the {RESERVE:.0%} reserve kept for your own "
+            f"commands); use --per-day {least} or more"
             + (f", or --plants {fewer} or fewer" if fewer >= 1 else "")
         )
+
+
+def _need(plants: int, thermostats: int) -> int:
+    """The calls a day needs at least: the plant list, the topologies and a round of polls,
+    with room for retries."""
+    return math.ceil(_ROOM * (1 + plants + plants * thermostats))
 
 
 def _spendable(per_day: int) -> int:
@@ -178,44 +200,43 @@ async def run_demo(
     """Run the demo for ``seconds`` of ``clock`` (default: the real one); the summary, as a dict.
 
     It prints to ``out`` (default: standard output), the summary also when the demo is
-    cancelled (Ctrl-C) or fails.
+    cancelled (Ctrl-C) or fails, at any moment (building the fleet, signing in, polling).
     """
     _check(plants, thermostats, seconds, per_day, per_second, faults)
-    out = out if out is not None else sys.stdout
     from .simulator import Simulator  # the simulator extra
 
     base = clock if clock is not None else SystemClock()
     midnight = base.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     sim_clock = DemoClock(base, speed=DAY / seconds, start=midnight, length=DAY)
-    sim = Simulator.fleet(
-        plants=plants,
-        thermostats_per_plant=thermostats,
-        seed=seed,
-        fault_rate=faults,
-        per_second=per_second,
-        per_day=per_day,
-        clock=sim_clock,
-        access_lifetime=timedelta(days=2),  # a compressed hour may pass in a busy moment
-    )
-    sim.faults.latency = 0.05
-    print(
-        f"Simulated cloud: {plants} plants x {thermostats} thermostats, quota {per_day}/day, "
-        f"{per_second}/s, faults {faults:.0%}; a simulated day in {seconds:g} s",
-        file=out,
-    )
-    token = await sim.sign_in()
-    print(f"Signed in through the OAuth flow: {token}", file=out)
-    auth = OAuth2Auth(sim.oauth_app(), MemoryTokenStore(token), clock=sim_clock)
-    limit = RateLimit(per_second=per_second, per_day=per_day, clock=sim_clock)
-    rng = random.Random(seed)  # noqa: S311 - which thermostat gets a command
-    started = base.monotonic()
-    sim_clock.begin()
-    async with sim.client(
-        auth=auth, retry=RetryPolicy(max_delay=2.0), clock=sim_clock, rate_limit=limit
-    ) as client:
-        poller = client.poll_thermostats(reserve=RESERVE)
-        report = _Report(out, sim_clock, client, poller, per_day)
-        try:
+    report = _Report(out if out is not None else sys.stdout, sim_clock, per_day)
+    try:
+        sim = report.sim = Simulator.fleet(
+            plants=plants,
+            thermostats_per_plant=thermostats,
+            seed=seed,
+            fault_rate=faults,
+            per_second=per_second,
+            per_day=per_day,
+            clock=sim_clock,
+            access_lifetime=timedelta(days=2),  # a compressed hour may pass in a busy moment
+        )
+        sim.faults.latency = 0.05
+        report.say(
+            f"Simulated cloud: {plants} plants x {thermostats} thermostats, quota {per_day}/day, "
+            f"{per_second}/s, faults {faults:.0%}; a simulated day in {seconds:g} s"
+        )
+        token = await sim.sign_in()
+        report.say(f"Signed in through the OAuth flow: {token}")
+        auth = OAuth2Auth(sim.oauth_app(), MemoryTokenStore(token), clock=sim_clock)
+        limit = RateLimit(per_second=per_second, per_day=per_day, clock=sim_clock)
+        rng = random.Random(seed)  # noqa: S311 - which thermostat gets a command
+        report.started = base.monotonic()
+        sim_clock.begin()
+        async with sim.client(
+            auth=auth, retry=RetryPolicy(max_delay=2.0), clock=sim_clock, rate_limit=limit
+        ) as client:
+            report.client = client
+            poller = report.poller = client.poll_thermostats(reserve=RESERVE)
             with sim_clock.until_the_end():
                 async with poller:
                     async for change in poller:
@@ -223,27 +244,8 @@ async def run_demo(
                             break
                         if report.seen(change) and report.commands < report.max_commands:
                             await report.command(rng)
-        finally:
-            stats = client.stats
-            summary: dict[str, Any] = {
-                **report.discovered(),
-                "rounds": poller.cycles,
-                "polls": poller.polls,
-                "calls on the wire": stats.attempts,
-                "retries": stats.retried,
-                "retries by cause": dict(stats.retries),
-                "429 answers": stats.statuses[429],
-                "errors by class": dict(poller.errors + report.failed),
-                "user commands": report.commands,
-                "changes seen": report.changes,
-                "calls left today": max(0, per_day - sim.calls_today),
-                "simulated": f"{_hhmm(sim_clock.monotonic())} of the day",
-                "seconds": round(base.monotonic() - started, 1),
-            }
-            print("\nSummary", file=out)
-            width = max(len(k) for k in summary)
-            for key, value in summary.items():
-                print(f"  {key:<{width}}  {value}", file=out)
+    finally:
+        summary = report.summary()
     return summary
 
 
@@ -260,21 +262,16 @@ def _duration(seconds: float) -> str:
 
 
 class _Report:
-    """What the demo prints as the poller goes, and the counts of its summary."""
+    """What the demo prints as it goes, and its summary: what was done so far, at any moment."""
 
-    def __init__(
-        self,
-        out: TextIO,
-        clock: DemoClock,
-        client: LegrandClient,
-        poller: ThermostatPoller,
-        per_day: int,
-    ) -> None:
+    def __init__(self, out: TextIO, clock: DemoClock, per_day: int) -> None:
         self.out = out
         self.clock = clock
-        self.client = client
-        self.poller = poller
         self.per_day = per_day
+        self.sim: Any = None  # the Simulator, once built
+        self.client: LegrandClient | None = None
+        self.poller: ThermostatPoller | None = None
+        self.started: float | None = None  # base.monotonic() when the simulated day began
         self.changes = 0
         self.commands = 0
         self.max_commands = math.ceil(RESERVE * per_day) // 4  # a quarter of the reserve
@@ -284,53 +281,92 @@ class _Report:
         self._discovery: tuple[object, ...] = ()
         self._discovery_line = -math.inf
 
+    def say(self, text: str) -> None:
+        print(text, file=self.out)
+
     def _say(self, text: str) -> None:
-        print(f"[{_hhmm(self.clock.monotonic())}] {text}", file=self.out)
+        self.say(f"[{_hhmm(self.clock.monotonic())}] {text}")
 
     def discovered(self) -> dict[str, Any]:
-        found = self.poller.discovery
-        assert found is not None
+        found = self.poller.discovery if self.poller is not None else None
+        listed = len(found.plants) if found is not None else 0
+        read = listed - len(found.pending) if found is not None else 0
+        retrying = len(found.retrying) if found is not None else 0
         return {
-            "plants": f"{len(found.plants)} listed, {len(found.plants) - len(found.pending)} read"
-            + (f", {len(found.retrying)} to retry" if found.retrying else ""),
-            "thermostats": len(self.poller.targets),
-            "ids skipped": len(found.skipped),
+            "plants": f"{listed} listed, {read} read"
+            + (f", {retrying} to retry" if retrying else ""),
+            "thermostats": len(self.poller.targets) if self.poller is not None else 0,
+            "ids skipped": len(found.skipped) if found is not None else 0,
         }
+
+    def summary(self) -> dict[str, Any]:
+        """The summary so far, printed and returned."""
+        poller, client = self.poller, self.client
+        stats = client.stats if client is not None else None
+        errors = (poller.errors if poller is not None else Counter()) + self.failed
+        calls = self.sim.calls_today if self.sim is not None else 0
+        elapsed = self.clock.base.monotonic() - self.started if self.started is not None else 0
+        summary: dict[str, Any] = {
+            **self.discovered(),
+            "rounds": poller.cycles if poller is not None else 0,
+            "polls": poller.polls if poller is not None else 0,
+            "calls on the wire": stats.attempts if stats is not None else 0,
+            "retries": stats.retried if stats is not None else 0,
+            "retries by cause": dict(stats.retries) if stats is not None else {},
+            "429 answers": stats.statuses[429] if stats is not None else 0,
+            "errors by class": dict(errors),
+            "user commands": self.commands,
+            "changes seen": self.changes,
+            "calls left today": max(0, self.per_day - calls),
+            "simulated": f"{_hhmm(self.clock.monotonic())} of the day",
+            "seconds": round(elapsed, 1),
+        }
+        self.say("\nSummary")
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            self.say(f"  {key:<{width}}  {value}")
+        return summary
 
     def seen(self, change: StatusChange) -> bool:
         """Count ``change``, print what is new; whether a round line was printed."""
+        poller, client = self.poller, self.client
+        assert poller is not None
+        assert client is not None
         self.changes += 1
         now = self.clock.monotonic()
-        found = self.poller.discovery
+        found = poller.discovery
         assert found is not None
-        state = (len(found.plants), len(found.pending), len(self.poller.targets))
+        state = (len(found.plants), len(found.pending), len(poller.targets))
         settled = not found.pending
         if state != self._discovery and (settled or now - self._discovery_line >= _DISCOVERY_LINES):
             self._discovery, self._discovery_line = state, now
             info = self.discovered()
             self._say(f"discovery: plants {info['plants']}, {info['thermostats']} thermostats")
-        if self.poller.cycles == self._rounds or now - self._round_line < _ROUND_LINES:
+        if poller.cycles == self._rounds or now - self._round_line < _ROUND_LINES:
             return False
-        self._rounds, self._round_line = self.poller.cycles, now
-        quota = self.client.quota
+        self._rounds, self._round_line = poller.cycles, now
+        quota = client.quota
         left = quota.remaining_today if quota is not None else None
-        interval = self.poller.interval or 0.0
+        interval = poller.interval or 0.0
         self._say(
-            f"round {self.poller.cycles}: {self.poller.polls} reads, "
-            f"{sum(self.poller.errors.values())} errors outlived, {self.changes} changes, "
+            f"round {poller.cycles}: {poller.polls} reads, "
+            f"{sum(poller.errors.values())} errors outlived, {self.changes} changes, "
             f"{left} calls left today, each thermostat read every {_duration(interval)}"
         )
         return True
 
     async def command(self, rng: random.Random) -> None:
         """The user's own command, from the reserve: a thermostat set by hand."""
-        targets = self.poller.targets
+        poller, client = self.poller, self.client
+        assert poller is not None
+        assert client is not None
+        targets = poller.targets
         if not targets:
             return
         plant, module = rng.choice(targets)
         setpoint = rng.choice([19, 21.5, 23])
         try:
-            await self.client.smarther.set_status(plant, module, SetStatus.manual(setpoint))
+            await client.smarther.set_status(plant, module, SetStatus.manual(setpoint))
         except LegrandError as exc:
             self.failed[type(exc).__name__] += 1
             self._say(f"your command failed ({type(exc).__name__}); the poller goes on")

@@ -4,9 +4,16 @@ on a simulated fault. Every run here is on a fake clock: a simulated day passes 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
+import itertools
 import math
+import os
+import re
 import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,7 +46,10 @@ def test_every_seed_and_fault_rate_ends_with_the_summary_and_exit_0(
         out, err = capsys.readouterr()
         assert err == ""
         summary = summary_of(out)
+        assert summary["plants"] == "4 listed, 4 read", (seed, out)
         assert summary["thermostats"] == "8", (seed, out)
+        assert summary["429 answers"] == "0", (seed, out)  # the limiter paces the gateway's rate
+        assert summary["simulated"] == "23:59 of the day", (seed, out)
         assert int(summary["rounds"]) >= 1, (seed, out)
         assert int(summary["calls left today"]) >= math.ceil(100 * RESERVE) - 5, (seed, out)
 
@@ -77,10 +87,11 @@ def test_a_quota_too_small_for_discovery_is_one_line_before_any_call(
         raise AssertionError("the simulator was started")
 
     monkeypatch.setattr(simulator.Simulator, "fleet", no)
-    assert cli.main(["demo", "--per-day", "50"]) == 1
+    assert refused(["--per-day", "50"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1
+    assert err.startswith("legrand-async demo: error: a quota of 50 calls a day")
     assert "50 plants" in err
     # 237 - 48 = 189 spendable: the list, 50 topologies and 100 polls, with room for retries.
     assert "--per-day 237 or more" in err
@@ -97,29 +108,64 @@ def test_the_smallest_quota_it_suggests_is_enough(
     assert int(summary["rounds"]) >= 1
 
 
+def refused(argv: list[str]) -> object:
+    """The exit status of ``legrand-async demo ARGV`` when it refuses its arguments."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", *argv])
+    return exit_info.value.code
+
+
 @pytest.mark.parametrize(
     "argv",
     [
         ["--plants", "0"],
+        ["--plants", "-3"],
+        ["--plants", "10001"],
+        ["--plants", "x"],
+        ["--plants", "2.5"],
+        ["--plants", "9" * 5000],
         ["--thermostats", "0"],
+        ["--thermostats", "11"],
         ["--seconds", "0"],
+        ["--seconds", "-1"],
+        ["--seconds", "0.0001"],
+        ["--seconds", "1e308"],
         ["--seconds", "nan"],
         ["--seconds", "inf"],
+        ["--seconds", "soon"],
         ["--per-day", "0"],
+        ["--per-day", "1"],
+        ["--per-day", "50"],
+        ["--per-day", "-500"],
+        ["--per-day", "1" + "0" * 400],
+        ["--per-day", "abc"],
         ["--per-second", "0"],
         ["--faults", "2"],
         ["--faults", "-0.1"],
         ["--faults", "nan"],
+        ["--faults", "x"],
+        ["--seed", "x"],
+        ["--plants"],
+        ["--bogus"],
+        ["--plants", "1", "--per-day", "3"],  # discovery fits, but not a single round of polls
     ],
 )
-def test_nonsense_is_one_line_and_exit_1(
-    capsys: pytest.CaptureFixture[str], argv: list[str]
+def test_nonsense_is_one_line_and_exit_2_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    assert cli.main(["demo", *argv]) == 1
+    from legrand_async import simulator
+
+    def no(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the simulator was started")
+
+    monkeypatch.setattr(simulator.Simulator, "fleet", no)
+    assert refused(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.startswith("legrand-async: ")
-    assert err.count("\n") == 1
+    # argparse's own words (an unknown option is the root parser's), on one line.
+    one_line = r"legrand-async( demo)?: error: .+ \(see legrand-async( demo)? --help\)\n"
+    assert re.fullmatch(one_line, err)
+    assert "Traceback" not in err
 
 
 @pytest.mark.asyncio
@@ -200,6 +246,106 @@ def test_ctrl_c_prints_the_summary_so_far(
     assert "round 3:" not in out
     summary = summary_of(out)
     assert int(summary["rounds"]) == 2
+
+
+def interrupt_on_call(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: int) -> None:
+    """Ctrl-C (a real SIGINT to this process) on the ``call``-th call of ``target.name``."""
+    original = getattr(target, name)
+    calls = itertools.count(1)
+
+    def press_ctrl_c() -> None:
+        if next(calls) == call:
+            signal.raise_signal(signal.SIGINT)
+
+    if inspect.iscoroutinefunction(original):
+
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            press_ctrl_c()
+            await asyncio.sleep(0)  # as a call on a network would: Ctrl-C is taken here
+            return await original(*args, **kwargs)
+
+    else:
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            press_ctrl_c()
+            return result
+
+    monkeypatch.setattr(target, name, wrapped)
+
+
+@pytest.mark.parametrize(
+    ("phase", "call"),
+    [
+        ("building the fleet", 1),
+        ("signing in", 1),
+        ("listing the plants", 1),
+        ("reading a topology", 1),
+        ("reading a topology", 3),
+        ("reading a status", 1),
+        ("reading a status", 9),
+        ("reading a status", 30),
+        ("the user's command", 1),
+        ("a sleep", 1),
+        ("a sleep", 40),
+    ],
+)
+def test_ctrl_c_at_any_moment_prints_the_summary_so_far(
+    fake_time: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    phase: str,
+    call: int,
+) -> None:
+    from legrand_async.simulator import Simulator, _app
+
+    target, name = {
+        "building the fleet": (Simulator, "fleet"),
+        "signing in": (Simulator, "sign_in"),
+        "listing the plants": (_app.SimulatorApp, "smarther_list_plants"),
+        "reading a topology": (_app.SimulatorApp, "smarther_get_topology"),
+        "reading a status": (_app.SimulatorApp, "smarther_get_status"),
+        "the user's command": (_app.SimulatorApp, "smarther_set_status"),
+        "a sleep": (demo.DemoClock, "sleep"),
+    }[phase]
+    interrupt_on_call(monkeypatch, target, name, call)
+    assert cli.main(["demo", "--plants", "4", "--per-day", "200", "--faults", "0.2"]) == 130
+    out, err = capsys.readouterr()
+    assert err == ""  # no traceback, no "401 Unauthorized"
+    summary = summary_of(out)
+    assert summary["simulated"].endswith("of the day")
+    assert int(summary["calls on the wire"]) <= 200
+
+
+def run_and_interrupt(after: str) -> tuple[int, str, str]:
+    """``legrand-async demo`` in a real process, Ctrl-C (SIGINT) once ``after`` is printed."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "legrand_async.cli", "demo", "--plants", "8", "--seconds", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # The default Ctrl-C handling, even when these tests run where SIGINT is ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    seen = []
+    for line in child.stdout:
+        seen.append(line)
+        if after in line:
+            child.send_signal(signal.SIGINT)
+            break
+    out, err = child.communicate(timeout=30)
+    return child.returncode, "".join(seen) + out, err
+
+
+@pytest.mark.parametrize("after", ["Simulated cloud", "discovery:"])
+def test_ctrl_c_to_a_real_process_prints_the_summary(after: str) -> None:
+    status, out, err = run_and_interrupt(after)
+    assert (status, err) == (130, "")
+    assert "\nSummary\n" in out
+    assert int(summary_of(out)["calls on the wire"]) >= (after == "discovery:")
 
 
 @pytest.mark.asyncio

@@ -323,18 +323,25 @@ async def test_a_bs_cloud_plant_id_is_polled_without_the_prefix(
 
 
 @pytest.mark.asyncio
-async def test_ids_of_the_wrong_json_type_are_counted_not_raised(
+async def test_ids_of_the_wrong_json_type_are_skipped_not_the_whole_list(
     fake: Clock, router: respx.MockRouter
 ) -> None:
     plant = uid(1)
+    cloud = Cloud(router, fake, {plant: [uid(11)]})
     router.get(f"{SM}/plants").respond(
         json={"plants": [{"id": None, "name": "x"}, {"id": plant, "name": "y"}]}
     )
     async with respx_client(fake, retry=ONE_TRY) as client:
         poller = client.poll_thermostats(interval=60)
-        assert await run_for(poller, fake, 100) == []
-    # The whole list did not fit the model: a counted error, tried again with backoff.
-    assert poller.errors["ResponseValidationError"] >= 3
+        (change,) = await run_for(poller, fake, 100)
+        found = poller.discovery
+    # One entry the model would refuse costs that entry, not the whole list.
+    assert change.target == (plant, uid(11))
+    assert found is not None
+    assert list(found.skipped) == ["None"]
+    assert "must be a str" in found.skipped["None"]
+    assert not poller.errors
+    assert cloud.when(f"status {uid(11)}")
 
 
 def test_the_poller_accepts_the_same_ids_as_the_routes() -> None:

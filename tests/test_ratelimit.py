@@ -208,6 +208,29 @@ async def test_per_second_third_acquire_waits_until_a_second_after_the_first(
 
 
 @pytest.mark.asyncio
+async def test_per_second_holds_where_floats_round() -> None:
+    # 1 + 2**-52 plus the one-second window rounds to exactly 2.0: the wait for the oldest start
+    # is 0 there, and that start must leave the window then, else every call at 2.0 goes.
+    from legrand_async.testing import FakeClock
+
+    clock = FakeClock()
+    rate = RateLimit(per_second=10, per_day=None, clock=clock)
+    clock.advance(1 + 2**-52)
+    starts = []
+    for _ in range(10):
+        await rate.acquire()
+        starts.append(clock.monotonic())
+    clock.advance(2.0 - clock.monotonic())
+    assert clock.monotonic() == 2.0
+    for _ in range(20):
+        await rate.acquire()
+        starts.append(clock.monotonic())
+    for t in starts:  # the calls started in the one-second window that ends at t
+        assert sum(u <= t < u + 1 for u in starts) <= 10, starts
+    assert starts[-10:] == [3.0] * 10
+
+
+@pytest.mark.asyncio
 async def test_per_second_steady_pace(vclock: VirtualClock) -> None:
     rate = limit(vclock, per_second=5)
     async with vclock.running():

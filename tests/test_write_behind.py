@@ -4,6 +4,7 @@ not counted, and no count is lost to a cancellation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import UTC, datetime
@@ -152,6 +153,29 @@ async def test_closing_the_client_writes_the_count(tmp_path: Path, cancelled: bo
                 scope.cancel()
             await client.aclose()
     assert json.loads(path.read_text()) == {"day": TODAY.isoformat(), "used": 3}
+
+
+@pytest.mark.asyncio
+async def test_asyncio_s_own_cancel_during_the_closing_write_keeps_the_count() -> None:
+    """``task.cancel()`` (Ctrl-C under ``asyncio.run``) goes through an anyio shield: the write
+    that closing started still ends, then the task sees its cancellation."""
+    store = RecordingStore()
+    store.hold = anyio.Event()
+    rate = RateLimit(store=store)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get(CHRONO).mock(return_value=ok())
+        client = client_of(FakeClock(NOON), rate)
+        for _ in range(3):
+            await client.smarther.get_status(PLANT, MODULE)
+        closing = asyncio.ensure_future(client.aclose())
+        await store.saving.wait()
+        closing.cancel()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        store.hold.set()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+    assert store.saves == [(TODAY, 3)]
 
 
 @pytest.mark.asyncio

@@ -14,9 +14,13 @@ T = TypeVar("T", bound=Hashable)
 def _real(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an int past the largest float
+        raise ValueError(f"{name} is too large to be a number of seconds or a share") from None
+    if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return number
 
 
 def seconds(name: str, value: object) -> float:

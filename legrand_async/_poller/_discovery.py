@@ -7,8 +7,12 @@ is tried again after :data:`RETRY_FIRST` seconds, then twice as long each time, 
 ``discovery_interval``, every topology read again after each listing).
 
 Ids are the server's: a plant or module id that cannot be put in a path (the route table's own
-checks: a UUID for Smarther) is skipped and kept in :attr:`Discovery.skipped` with the reason;
-a plant id with the ``bs_cloud_`` prefix of C2C notifications is polled without it.
+checks: a UUID for Smarther), or is not a string at all, is skipped and kept in
+:attr:`Discovery.skipped` with the reason; a plant id with the ``bs_cloud_`` prefix of C2C
+notifications is polled without it. The listings are read entry by entry (:data:`LISTING`,
+:data:`TOPOLOGY`: the routes of the table, read for the ids only), so one entry the models
+would refuse (an id that is null or an object, a module without a name) costs that entry, not
+the whole plant list or topology.
 """
 
 from __future__ import annotations
@@ -16,16 +20,27 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import reprlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from .._routes import route
 from ..models.smarther import CLOUD_PLANT_PREFIX
 
-__all__ = ["RETRY_FIRST", "RETRY_LONGEST", "Discovery", "Plan", "module_id", "plant_id"]
+__all__ = [
+    "LISTING",
+    "RETRY_FIRST",
+    "RETRY_LONGEST",
+    "TOPOLOGY",
+    "Discovery",
+    "Modules",
+    "Plan",
+    "module_id",
+    "plant_id",
+]
 
 #: The first wait (seconds) before a failed plant list or topology is tried again; it doubles.
 RETRY_FIRST: Final = 10.0
@@ -40,6 +55,20 @@ _PLANT_CHECKS = tuple(
     p.check for r in (_TOPOLOGY, _STATUS) for p in r.params if p.name == "plant_id"
 )
 _MODULE_CHECKS = tuple(p.check for p in _STATUS.params if p.name == "module_id")
+_THERMOSTAT = "chronothermostat"
+
+
+@attrs.frozen
+class Modules:
+    """A topology as discovery reads it: its module entries, as sent."""
+
+    modules: list[Any] = attrs.field(factory=list)
+
+
+#: ``list_plants``, its entries as sent (each is checked on its own).
+LISTING: Final = attrs.evolve(route("smarther", "list_plants"), response=list[Any])
+#: ``get_topology``, its module entries as sent.
+TOPOLOGY: Final = attrs.evolve(_TOPOLOGY, response=Modules)
 
 
 def _usable(name: str, value: object, checks: Iterable[object]) -> str:
@@ -59,6 +88,21 @@ def plant_id(value: object) -> str:
 def module_id(value: object) -> str:
     """The id to poll a module listed as ``value``; ValueError/TypeError when it cannot be."""
     return _usable("module_id", value, _MODULE_CHECKS)
+
+
+def _id_of(entry: object) -> object:
+    """The ``id`` of a listing's entry, as sent (a bare value is taken as the id)."""
+    return entry.get("id") if isinstance(entry, Mapping) else entry
+
+
+def _shown(raw: object) -> str:
+    """How an id the server sent is named in ``skipped``: a string as sent, the rest shortened."""
+    return raw if isinstance(raw, str) else reprlib.repr(raw)
+
+
+def _is_thermostat(entry: object) -> bool:
+    device = entry.get("device") if isinstance(entry, Mapping) else None
+    return isinstance(device, str) and device.lower() == _THERMOSTAT
 
 
 @attrs.frozen
@@ -116,7 +160,10 @@ class Plan:
         return self.next_at() <= now
 
     def list_due(self, now: float) -> bool:
-        return self.list_at <= now
+        """Whether to read the plant list now: it is due and no topology is (the topologies a
+        listing made due are read before the next listing, however short ``every`` is)."""
+        self._drop_stale()
+        return self.list_at <= now and not (self._heap and self._heap[0][0] <= now)
 
     def due_plants(self, now: float, limit: int) -> list[str]:
         """Up to ``limit`` plants whose topology is due (each comes back through a record)."""
@@ -149,17 +196,19 @@ class Plan:
 
     # ------------------------------------------------------------------------ what came back
 
-    def listed(self, ids: Iterable[object], now: float) -> list[Target]:
-        """The plant list answered ``ids``: every topology is due; the targets of gone plants."""
+    def listed(self, entries: Iterable[object], now: float) -> list[Target]:
+        """The plant list answered ``entries``: every topology is due; the targets of gone
+        plants."""
         self._listed, self._list_failed = True, False
         self.list_at, self._list_retry = now + self.every, RETRY_FIRST
         self._skipped = {}
         plants: dict[str, _Plant] = {}
-        for raw in ids:
+        for entry in entries:
+            raw = _id_of(entry)
             try:
                 plant = plant_id(raw)
             except (TypeError, ValueError) as exc:
-                self._skipped[str(raw)] = f"plant id not polled: {exc}"
+                self._skipped[_shown(raw)] = f"plant id not polled: {exc}"
                 continue
             if plant not in plants:
                 plants[plant] = self._plants.get(plant) or _Plant()
@@ -177,17 +226,21 @@ class Plan:
     def read(
         self, plant: str, modules: Iterable[object], now: float
     ) -> tuple[list[Target], list[Target]]:
-        """``plant``'s thermostats are the ``modules`` ids: the targets added and removed."""
+        """``plant``'s topology lists ``modules`` (entries as sent): its chronothermostats are
+        its targets. The targets added and removed."""
         state = self._plants.get(plant)
         if state is None:  # no longer listed
             return [], []
         targets: dict[Target, None] = {}
         state.skipped = {}
-        for raw in modules:
+        for entry in modules:
+            if not _is_thermostat(entry):
+                continue
+            raw = _id_of(entry)
             try:
                 targets[plant, module_id(raw)] = None
             except (TypeError, ValueError) as exc:
-                state.skipped[str(raw)] = f"module id of plant {plant} not polled: {exc}"
+                state.skipped[_shown(raw)] = f"module id of plant {plant} not polled: {exc}"
         old = dict.fromkeys(state.targets)
         state.targets = list(targets)
         state.retry, state.failed = RETRY_FIRST, False

@@ -98,6 +98,7 @@ class _BasePoller(Generic[T, V, C]):
         self._turn = False  # discovery's turn, when a poll is due too
         self._interval: float | None = None
         self._running = False
+        self._scope: anyio.CancelScope | None = None  # the running __anext__'s
         self._closed = False
         #: Reads done (successful or failed with a counted error; not those refused for quota).
         self.polls = 0
@@ -139,17 +140,21 @@ class _BasePoller(Generic[T, V, C]):
             raise RuntimeError("this poller is already being iterated by another task")
         self._running = True
         try:
-            while not self._buffer:
-                if self._closed:
-                    raise StopAsyncIteration
-                await self._step()
-            return self._buffer.popleft()
+            with anyio.CancelScope() as self._scope:  # aclose() from another task ends it
+                while not self._buffer and not self._closed:
+                    await self._step()
         finally:
-            self._running = False
+            self._running, self._scope = False, None
+        if self._closed:
+            raise StopAsyncIteration
+        return self._buffer.popleft()
 
     async def aclose(self) -> None:
-        """Stop: the iteration ends, buffered changes and stored values are dropped."""
+        """Stop: the iteration ends (a task waiting in ``__anext__`` at once), buffered changes
+        and stored values are dropped."""
         self._closed = True
+        if self._scope is not None:
+            self._scope.cancel()
         self._buffer.clear()
         self._values.clear()
         self._keys.clear()
@@ -199,8 +204,11 @@ class _BasePoller(Generic[T, V, C]):
 
     async def _conclude(self, tally: Tally) -> None:
         """After a batch is recorded: raise what needs the user, wait out a spent quota."""
-        if tally.fatal is not None:
-            raise tally.fatal
+        fatal = tally.fatal
+        if isinstance(fatal, StopAsyncIteration | StopIteration):  # would end the loop unseen
+            raise RuntimeError(f"a call of the poller raised {type(fatal).__name__}") from fatal
+        if fatal is not None:
+            raise fatal
         if tally.quota:
             await self._sleep_until(tally.resets_at)
 
@@ -293,7 +301,8 @@ class _BasePoller(Generic[T, V, C]):
         # pace keeps a one-second grain and far fewer tasks are started.
         chunk = self._batch
         if not p.limited:
-            chunk *= max(1, min(_CHUNK, math.floor(_GRAIN / (chunk * per_read or 1e-9))))
+            steps = _GRAIN / max(chunk * per_read, _EPSILON)  # finite, however small the pace
+            chunk *= max(1, min(_CHUNK, math.floor(steps)))
         batch = list(islice(queue, min(len(queue), p.at_once(chunk))))
         if first:  # only the targets never read: the others keep the ring's pace
             fresh = self._fresh
@@ -315,6 +324,8 @@ class _BasePoller(Generic[T, V, C]):
 
     def _record(self, batch: list[T], outcomes: list[Outcome | None]) -> Tally:
         """Store the values, buffer the changes, count the errors; put back what was not read."""
+        if self._closed:  # closed while the batch was read: nothing is kept
+            return Tally()
         key = self._key
         values = self._values
         keys = self._keys
@@ -342,11 +353,10 @@ class _BasePoller(Generic[T, V, C]):
             if changed:
                 self._buffer.append(self._change(target, values.get(target), payload))
             values[target] = payload
-        if not self._closed:
-            queue = self._queue
-            for _ in batch:
-                queue.popleft()
-            queue.extendleft(reversed(again))
+        queue = self._queue
+        for _ in batch:
+            queue.popleft()
+        queue.extendleft(reversed(again))
         return tally
 
     async def _sleep_until(self, moment: datetime | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import uuid
 from collections.abc import Iterable
 from functools import partial
@@ -12,9 +13,9 @@ import attrs
 from .._clock import Clock
 from .._endpoints.smarther import SmartherAPI
 from .._transport.ratelimit import RateLimit
-from ..models.smarther import ChronothermostatStatus, Module
+from ..models.smarther import ChronothermostatStatus
 from . import _arguments
-from ._discovery import Discovery, Plan, module_id, plant_id
+from ._discovery import LISTING, TOPOLOGY, Discovery, Plan, module_id, plant_id
 from ._outcomes import Outcome, Tally, Verdict, run_all
 from ._pacing import Pace
 from ._ring import _BasePoller
@@ -62,18 +63,18 @@ def thermostat_state(status: ChronothermostatStatus) -> tuple[object, ...]:
     )
 
 
-def _is_thermostat(module: Module) -> bool:
-    return isinstance(module.device, str) and module.device.lower() == "chronothermostat"
-
-
 def _pair(item: Any) -> Target:
     """A ``(plant_id, module_id)`` target of the caller's, checked like a path."""
     try:
         plant, module = item
     except (TypeError, ValueError):
-        raise TypeError(f"targets are (plant_id, module_id) pairs, got {item!r}") from None
+        shown = reprlib.repr(item)
+        raise TypeError(f"targets are (plant_id, module_id) pairs, got {shown}") from None
     plant, module = (str(v) if isinstance(v, uuid.UUID) else v for v in (plant, module))
-    return plant_id(plant), module_id(module)
+    try:
+        return plant_id(plant), module_id(module)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"targets: {reprlib.repr(item)}: {exc}") from None
 
 
 class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]):
@@ -150,13 +151,13 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         if plan.list_due(self._clock.monotonic()):
             listing: list[Outcome | None] = [None]
             try:
-                await run_all([self._smarther.list_plants], listing, 1)
+                await run_all([partial(self._smarther._call, LISTING, (), None)], listing, 1)
             finally:
                 tally = self._listed(listing[0])
         else:
             plants = plan.due_plants(self._clock.monotonic(), p.at_once(self._batch))
             topologies: list[Outcome | None] = [None] * len(plants)
-            calls = [partial(self._smarther.get_topology, plant) for plant in plants]
+            calls = [partial(self._smarther._call, TOPOLOGY, (plant,), None) for plant in plants]
             try:
                 await run_all(calls, topologies, self._batch)
             finally:
@@ -173,7 +174,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         verdict = self._judge(outcome, tally)
         now = self._clock.monotonic()
         if verdict is Verdict.VALUE:
-            self._drop_targets(plan.listed((plant.id for plant in outcome.value), now))
+            self._drop_targets(plan.listed(outcome.value, now))
         elif verdict is Verdict.COUNTED:
             plan.list_failed(now)
         return tally
@@ -188,8 +189,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
             verdict = None if outcome is None else self._judge(outcome, tally)
             if verdict is Verdict.VALUE:
                 assert outcome is not None
-                modules = (m.id for m in outcome.value.modules if _is_thermostat(m))
-                added, removed = plan.read(plant, modules, now)
+                added, removed = plan.read(plant, outcome.value.modules, now)
                 self._drop_targets(removed)
                 self._add_targets(added)
             elif verdict is Verdict.COUNTED:

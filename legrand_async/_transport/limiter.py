@@ -244,7 +244,8 @@ class RateLimit:
                 # N calls a second, or one call every 1/per_second seconds below one.
                 allowed = max(1, math.floor(self.per_second))
                 window = 1.0 if self.per_second >= 1 else 1.0 / self.per_second
-                while self._starts and self._starts[0] <= mono - window:
+                # The same sum as the wait below: a start leaves the window when that wait is 0.
+                while self._starts and self._starts[0] + window <= mono:
                     self._starts.popleft()
                 if len(self._starts) >= allowed:
                     wait = max(wait, self._starts[0] + window - mono)
