@@ -14,6 +14,7 @@ from ._auth import (
     MemoryTokenStore,
     OAuth2Auth,
     OAuthApp,
+    StaticToken,
     Token,
     TokenStore,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "SharedQuotaStore",
     "SocketPlug",
     "StateMismatch",
+    "StaticToken",
     "Stats",
     "StatusChange",
     "Subscription",

@@ -20,7 +20,7 @@ from ._endpoints.multisocket import MultisocketAPI
 from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
 from ._responses import error_from_response, result_from_response
 from ._routing import Route
-from ._secrets import refuse_control_characters, request_secrets, scrub
+from ._secrets import refuse_unsafe_characters, request_secrets, scrub
 from ._smarther import Smarther
 from ._transport.body import ACCEPT_ENCODING
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
@@ -88,7 +88,7 @@ class LegrandClient:
             raise TypeError(f"subscription_key must be a str, got {kind}")
         if not subscription_key.strip():
             raise ValueError("subscription_key must be a non-empty string")
-        refuse_control_characters("subscription_key", subscription_key)
+        refuse_unsafe_characters("subscription_key", subscription_key)
         if access_token is not None and auth is not None:
             raise ValueError("pass access_token or auth, not both")
         if http_client is not None and transport is not None:

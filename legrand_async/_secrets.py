@@ -6,6 +6,7 @@ flow (client secret, code, refresh token), token parsing and the token stores.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -13,29 +14,42 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
-__all__ = ["refuse_control_characters", "request_secrets", "scrub", "scrub_json"]
+__all__ = ["printable", "refuse_unsafe_characters", "request_secrets", "scrub", "scrub_json"]
 
 _HIDDEN = "***"
 
 
-def refuse_control_characters(name: str, value: str) -> None:
-    """ValueError if ``value`` holds a control character (CR, LF, NUL, DEL, C1...).
+#: Characters no secret holds: controls (CR, LF, NUL, DEL, C1...), invisible formatting (zero
+#: width, bidi overrides, BOM), line and paragraph separators, surrogates, private and unassigned.
+_UNSAFE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
-    The message names the setting, never the value: such a value would split a header, end a
-    log line early or hide in a terminal.
+
+def refuse_unsafe_characters(name: str, value: str, *, header: bool = True) -> None:
+    """ValueError if ``value`` holds a character no secret holds, or (``header``: it is sent in
+    an HTTP header, as the access token and subscription key are) one that is not printable
+    ASCII, which httpx could not send.
+
+    The message names the setting and the character's position, never the value: such a value
+    would split a header, end a log line early or hide in a terminal.
     """
+    if value.isascii() and value.isprintable():
+        return
     for position, char in enumerate(value):
-        if unicodedata.category(char) == "Cc":
+        category = unicodedata.category(char)
+        if category in _UNSAFE or (header and not " " <= char <= "~"):
+            kind = "a control character" if category == "Cc" else "a character it cannot hold"
             raise ValueError(
-                f"{name} contains a control character (U+{ord(char):04X} at position "
-                f"{position}): refused, check how it was copied"
+                f"{name} contains {kind} (U+{ord(char):04X} at position {position}): refused, "
+                "check how it was copied"
             )
 
 
 def _forms(secret: str) -> set[str]:
-    """The ways a secret shows up in an exception's text: as is, URL-encoded, repr-escaped."""
+    """The ways a secret shows up in an exception's text: as is, URL-encoded, repr-escaped,
+    JSON-escaped (a body quoted inside another)."""
     as_bytes = repr(secret.encode("utf-8", "backslashreplace"))[2:-1]
     forms = {secret, quote(secret, safe=""), quote_plus(secret), repr(secret)[1:-1], as_bytes}
+    forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     return {form for form in forms if form}
 
 
@@ -81,6 +95,14 @@ def scrub_json(value: Any, secrets: list[str]) -> Any:
         else:
             target.extend(copy(item) for item in source)
     return result
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (CR, LF, ESC, bidi overrides...)
+    escaped, so that a server's text cannot forge a log line or hide in a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def request_secrets(request: httpx.Request) -> list[str]:

@@ -25,12 +25,15 @@ import httpx
 from . import demo
 from ._auth import DEFAULT_AUTH_URL, DEFAULT_SCOPES, FileTokenStore, OAuth2Auth, OAuthApp, Token
 from ._client import DEFAULT_BASE_URL, LegrandClient
-from ._files import write_private
+from ._files import read_private, write_private
+from ._secrets import refuse_unsafe_characters
 from .errors import LegrandError
 
 __all__ = ["main"]
 
 CONFIG_NAME = "config.json"
+#: The seed script's config.yaml is a few hundred bytes: a larger one is refused unread.
+MAX_SEED_FILE = 1024 * 1024
 TOKEN_NAME = "token.json"  # noqa: S105 - a file name
 #: setting -> (environment variable, prompt, secret)
 SETTINGS: dict[str, tuple[str, str, bool]] = {
@@ -103,21 +106,26 @@ def import_seed(path: str, now: datetime) -> tuple[dict[str, Any], Token | None]
     except ImportError:  # pragma: no cover - the cli extra installs it
         raise CLIError("--import needs PyYAML: pip install 'legrand-async[cli]'") from None
     try:
-        data = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8"))
+        content, _ = read_private(Path(path).expanduser(), MAX_SEED_FILE)
+        # Every value as the text written: safe_load would turn a secret 0777 into 511.
+        data = yaml.load(content.decode("utf-8"), Loader=yaml.BaseLoader)  # noqa: S506 - str/list/dict only
     except OSError as exc:
         raise CLIError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     except UnicodeDecodeError as exc:
         raise CLIError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:  # its text quotes the file: say where, never what
         raise CLIError(f"{path} is not valid YAML{_where(exc)}") from None
+    except ValueError as exc:  # a directory, a FIFO, a huge file: not read
+        raise CLIError(str(exc)) from None
     if not isinstance(data, dict):
         raise CLIError(f"{path} is not a config.yaml of the seed script")
-    settings = {ours: str(data[theirs]) for ours, theirs in SEED_KEYS.items() if data.get(theirs)}
-    access = str(data.get("access_token") or "").removeprefix("Bearer ").strip()
-    refresh = str(data.get("refresh_token") or "").strip()
+    settings = {ours: _scalar(data, theirs, path) for ours, theirs in SEED_KEYS.items()}
+    settings = {name: value for name, value in settings.items() if value}
+    access = _scalar(data, "access_token", path).removeprefix("Bearer ").strip()
+    refresh = _scalar(data, "refresh_token", path).strip()
     token = None
     if access and refresh:
-        expires = data.get("access_token_expires_on")
+        expires = _scalar(data, "access_token_expires_on", path)
         try:
             expires_at = datetime.fromtimestamp(float(expires), UTC) if expires else now
         except (TypeError, ValueError, OverflowError, OSError):
@@ -127,6 +135,18 @@ def import_seed(path: str, now: datetime) -> tuple[dict[str, Any], Token | None]
         except ValueError as exc:  # the message names the field, never its value
             raise CLIError(f"{path}: {exc}") from None
     return settings, token
+
+
+def _scalar(data: dict[Any, Any], key: str, path: str) -> str:
+    """``data[key]`` (text as written: BaseLoader), "" when absent or null; CLIError for a
+    list or mapping (an alias bomb would take forever to print), naming the key only."""
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise CLIError(f"{path}: {key} is not a single value")
+    return "" if value in _NULLS else value
+
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
 
 def _where(exc: Exception) -> str:
@@ -243,7 +263,8 @@ async def login(args: argparse.Namespace, directory: Path) -> int:
     if args.import_path:
         imported, token = import_seed(args.import_path, datetime.now(UTC))
     config = resolve(args, saved, imported, ask)
-    app = app_from(config)
+    app = app_from(config)  # checks the client secret
+    refuse_unsafe_characters("subscription_key", config["subscription_key"])
     if args.listen:
         listen_port(app.redirect_uri)
     config_path = save_config(directory, config)

@@ -263,7 +263,13 @@ class TokenServerError(ServerError, AuthError):
 
 
 class InvalidTokenResponse(AuthError, ResponseValidationError):
-    """The token endpoint answered 200 with something that is not a usable token."""
+    """The token endpoint answered 200 with something that is not a usable token.
+
+    ``refresh_token`` is the answer's new refresh token when it held a usable one (the server
+    has rotated the old one away), so that it is not lost; ``OAuth2Auth`` keeps it.
+    """
+
+    refresh_token: str | None = None
 
 
 class TokenRefreshTimeout(TransportError, AuthError):

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import anyio
 import anyio.lowlevel
 import httpx
+import trio.testing
 
 from legrand_async import LegrandClient, OAuth2Auth, RetryPolicy, Token, TokenStore
 from legrand_async.simulator import Simulator
@@ -68,6 +69,59 @@ class Trickle(httpx.AsyncByteStream):
         for i in range(len(self.body)):
             await anyio.sleep(self.interval)
             yield self.body[i : i + 1]
+
+
+class FaultyStore:
+    """A token store in memory that records what it is asked and fails on demand.
+
+    ``fail_save`` / ``fail_load``: an exception to raise, or a callable building it (from the
+    token being saved, so that its message can quote secrets; a load's callable may also return
+    nonsense to hand back); ``hang_save`` / ``hang_load``: never answer. ``events`` records
+    ``("save", access, refresh)`` (a list shared with the test, if given).
+    """
+
+    def __init__(self, token: Token | None = None, events: list[Any] | None = None) -> None:
+        self.token = token
+        self.events: list[Any] = events if events is not None else []
+        self.loads = 0
+        self.saves = 0
+        self.saved: list[Token] = []
+        self.fail_save: Any = None
+        self.fail_load: Any = None
+        self.hang_save = False
+        self.hang_load = False
+
+    async def load(self) -> Token | None:
+        self.loads += 1
+        await anyio.lowlevel.checkpoint()
+        if self.hang_load:
+            await anyio.sleep_forever()
+        if self.fail_load is not None:
+            outcome = self.fail_load() if callable(self.fail_load) else self.fail_load
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome  # type: ignore[no-any-return]  # nonsense, on purpose
+        return self.token
+
+    async def save(self, token: Token) -> None:
+        self.saves += 1
+        await anyio.lowlevel.checkpoint()
+        if self.hang_save:
+            await anyio.sleep_forever()
+        if self.fail_save is not None:
+            raise self.fail_save(token) if callable(self.fail_save) else self.fail_save
+        self.events.append(("save", token.access_token, token.refresh_token))
+        self.saved.append(token)
+        self.token = token
+
+
+def run_virtual(main: Any) -> None:
+    """Run ``main`` under trio with an autojumping clock: timeouts pass instantly."""
+    anyio.run(
+        main,
+        backend="trio",
+        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
+    )
 
 
 def expired_login(sim: Simulator) -> Token:

@@ -47,6 +47,7 @@ from legrand_async import (
 )
 from legrand_async._auth import DEFAULT_SCOPES
 
+from ._auth_sim import FaultyStore
 from .conftest import BASE, KEY, PLANT, FakeClock, wire
 
 # --------------------------------------------------------------------------------------------
@@ -211,30 +212,6 @@ def yielding(response: Callable[[], httpx.Response]) -> Callable[..., Any]:
         return response()
 
     return side_effect
-
-
-class RecordingStore:
-    """A TokenStore recording loads and saves (in a shared event list)."""
-
-    def __init__(self, token: Token | None = None, events: list[tuple[str, ...]] | None = None):
-        self.token = token
-        self.events = events if events is not None else []
-        self.loads = 0
-        self.saved: list[Token] = []
-        self.fail_save: Exception | None = None
-
-    async def load(self) -> Token | None:
-        self.loads += 1
-        await asyncio.sleep(0)
-        return self.token
-
-    async def save(self, token: Token) -> None:
-        await asyncio.sleep(0)
-        if self.fail_save is not None:
-            raise self.fail_save
-        self.events.append(("save", token.access_token, token.refresh_token))
-        self.saved.append(token)
-        self.token = token
 
 
 @pytest.fixture
@@ -949,7 +926,7 @@ async def test_valid_token_no_refresh(
 ) -> None:
     refresh = router.post(TOKEN_URL).respond(json=grant(AT2, RT2))
     data = router.get(PLANTS_URL).mock(side_effect=ok)
-    store = RecordingStore(token(clock, AT1, RT1, 3600))
+    store = FaultyStore(token(clock, AT1, RT1, 3600))
     assert isinstance(store, TokenStore)
     async with oauth_client(app, store) as (client, _):
         assert await plant_ids(client) == [PLANT]
@@ -974,7 +951,7 @@ async def test_expiring_token_refreshed_first(
         return ok(request)
 
     data = router.get(PLANTS_URL).mock(side_effect=data_ok)
-    store = RecordingStore(token(clock, AT1, RT1, seconds_left), events)
+    store = FaultyStore(token(clock, AT1, RT1, seconds_left), events)
     async with oauth_client(app, store) as (client, auth):
         await plant_ids(client)
     assert refresh.call_count == 1
@@ -1012,7 +989,7 @@ async def test_401_then_200_refreshes_once_and_resends(
             httpx.Response(200, json=PLANTS_BODY),
         ]
     )
-    store = RecordingStore(token(clock, AT1, RT1, 3600))
+    store = FaultyStore(token(clock, AT1, RT1, 3600))
     async with oauth_client(app, store) as (client, _):
         assert await plant_ids(client) == [PLANT]
     assert refresh.call_count == 1
@@ -1078,7 +1055,7 @@ async def test_200_concurrent_calls_on_expired_token_refresh_once(
         side_effect=yielding(answer) if network_delay else lambda request: answer()
     )
     data = router.get(PLANTS_URL).mock(side_effect=ok)
-    store = RecordingStore(token(clock, AT1, RT1, -10))
+    store = FaultyStore(token(clock, AT1, RT1, -10))
     async with oauth_client(app, store) as (client, _):
         results = await asyncio.gather(*(plant_ids(client) for _ in range(200)))
     assert results == [[PLANT]] * 200
@@ -1208,7 +1185,7 @@ async def test_rotated_token_saved_before_it_is_used(
     router.post(TOKEN_URL).mock(side_effect=refresh_answer)
     router.get(PLANTS_URL).mock(side_effect=data_answer)
     seconds_left = 10 if trigger == "expiry" else 3600
-    store = RecordingStore(token(clock, AT1, RT1, seconds_left), events)
+    store = FaultyStore(token(clock, AT1, RT1, seconds_left), events)
     async with oauth_client(app, store) as (client, _):
         await asyncio.gather(*(plant_ids(client) for _ in range(5)))
     saved = events.index(("save", AT2, RT2))
@@ -1225,7 +1202,7 @@ async def test_failed_save_keeps_the_new_token_in_memory(
     by the next save; the failure is a WARNING (no secret) and ``auth.store_error``."""
     refresh = router.post(TOKEN_URL).respond(json=grant(AT2, RT2, expires_in=3600))
     data = router.get(PLANTS_URL).mock(side_effect=ok)
-    store = RecordingStore(token(clock, AT1, RT1, -1))
+    store = FaultyStore(token(clock, AT1, RT1, -1))
     store.fail_save = OSError(28, "No space left on device")
     async with oauth_client(app, store) as (client, auth):
         assert await plant_ids(client) == [PLANT]
@@ -1260,7 +1237,7 @@ async def test_newer_token_in_store_used_without_refresh(
 ) -> None:
     refresh = router.post(TOKEN_URL).respond(json=grant(AT2, RT2))
     data = router.get(PLANTS_URL).mock(side_effect=ok)
-    store = RecordingStore(token(clock, AT1, RT1, 3600))
+    store = FaultyStore(token(clock, AT1, RT1, 3600))
     async with oauth_client(app, store) as (client, _):
         await plant_ids(client)
         # another process refreshed and saved its token; ours then expires
@@ -1305,9 +1282,12 @@ async def test_newer_token_in_store_used_after_401_without_refresh(
 
 
 @pytest.mark.asyncio
-async def test_cancelled_refresh_leader_is_taken_over(
+async def test_a_leader_cancelled_by_asyncio_completes_its_refresh_for_the_follower(
     app: OAuthApp, router: respx.MockRouter, clock: FakeClock
 ) -> None:
+    """``task.cancel()`` (asyncio's own cancellation, which anyio's shield does not stop) of
+    the task whose refresh is on the wire: the refresh still completes and the follower uses
+    it; RT1 is never sent twice (the old behaviour, which a rotating server refuses)."""
     gate = asyncio.Event()
     started = asyncio.Event()
     sent: list[str] = []
@@ -1332,11 +1312,10 @@ async def test_cancelled_refresh_leader_is_taken_over(
         assert await asyncio.wait_for(follower, 5) == [PLANT]
         with pytest.raises(asyncio.CancelledError):
             await leader
-    # asyncio's own cancel of the leader does not cut its refresh short: it completes and the
-    # follower uses it (sending RT1 again would be refused by a server that rotates it).
     assert sent == [RT1]
     assert refresh.call_count == 1
     assert bearers(data) == [f"Bearer {AT2}"]
+    assert (await store.load()) == token(clock, AT2, RT2, 3600)
 
 
 def test_oauth2_auth_is_async_only(app: OAuthApp, clock: FakeClock) -> None:

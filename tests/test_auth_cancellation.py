@@ -7,14 +7,12 @@ that must end by a timeout run under trio's MockClock (virtual time: nothing sle
 
 from __future__ import annotations
 
-import asyncio
 import traceback
 
 import anyio
 import anyio.lowlevel
 import httpx
 import pytest
-import trio.testing
 
 from legrand_async import (
     LegrandError,
@@ -25,16 +23,7 @@ from legrand_async import (
     TransportError,
 )
 
-from ._auth_sim import TokenTap, Trickle, auth_for, client_for, rig
-
-
-def run_virtual(main: object) -> None:
-    """Run ``main`` under trio with an autojumping clock: timeouts pass instantly."""
-    anyio.run(
-        main,  # type: ignore[arg-type]
-        backend="trio",
-        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
-    )
+from ._auth_sim import TokenTap, Trickle, auth_for, client_for, rig, run_virtual
 
 
 async def settle(rounds: int = 20) -> None:
@@ -86,33 +75,6 @@ async def test_a_cancelled_caller_s_refresh_is_saved_and_shared() -> None:
     assert tap.statuses == [200]
 
 
-@pytest.mark.asyncio
-async def test_a_refresh_outlives_asyncio_s_own_cancellation_too() -> None:
-    """``task.cancel()`` (what Ctrl-C does under ``asyncio.run``, and ``asyncio.wait_for`` or
-    ``asyncio.timeout`` on expiry) goes through an anyio shield: the refresh on the wire must
-    still complete and be saved, or the rotated refresh token is lost with it."""
-    sim, clock, tap, login = rig()
-    store = MemoryTokenStore(login)
-    auth = auth_for(sim, tap, store)
-    tap.gate, tap.answered = anyio.Event(), anyio.Event()
-    async with client_for(sim, auth) as client:
-        leader = asyncio.ensure_future(client.smarther.list_plants())
-        await tap.answered.wait()  # the server has rotated the refresh token
-        leader.cancel()
-        await settle()
-        tap.gate.set()  # ... and then its answer arrives
-        with pytest.raises(asyncio.CancelledError):
-            await leader
-        stored = await store.load()
-        assert stored is not None
-        assert stored.refresh_token in sim.app.refresh  # the live refresh token is kept
-        tap.gate = None
-        clock.advance(120)
-        assert len(await client.smarther.list_plants()) == 1
-    assert tap.sent == [login.refresh_token]
-    assert tap.statuses == [200]
-
-
 async def cancel_after(checkpoints: int) -> tuple[TokenTap, bool, bool]:
     """Cancel a first call after ``checkpoints`` checkpoints, then make a second call.
 
@@ -153,6 +115,21 @@ async def test_cancelling_at_every_await_never_sends_a_rotated_refresh_token() -
             cancelled_on_the_wire += 1
             assert not finished  # it stopped once the token was saved, sending nothing more
     assert cancelled_on_the_wire > 0  # the sweep did cancel callers with a refresh on the wire
+
+
+def test_cancelling_at_every_await_under_trio() -> None:
+    """The same sweep under trio (its cancel scopes, its checkpoints)."""
+
+    async def main() -> None:
+        cancelled_on_the_wire = 0
+        for checkpoints in range(0, 40, 2):
+            tap, on_the_wire, finished = await cancel_after(checkpoints)
+            assert set(tap.statuses) <= {200}, checkpoints
+            assert len(set(tap.sent)) == len(tap.sent), checkpoints
+            cancelled_on_the_wire += on_the_wire and not finished
+        assert cancelled_on_the_wire > 0
+
+    anyio.run(main, backend="trio")
 
 
 def test_waiters_give_up_within_their_own_timeout_and_the_next_call_uses_the_refresh() -> None:

@@ -30,8 +30,9 @@ from legrand_async._transport import quota_store
 from legrand_async._transport.quota_sync import STORE_TIMEOUT
 
 from .conftest import FakeClock
+from .disks import read_only_view
 from .limiter_support import JumpClock, quota_worker
-from .test_quota_store import _run, warnings
+from .test_quota_store import warnings
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
 TODAY = datetime(2026, 11, 21, tzinfo=UTC)
@@ -178,19 +179,11 @@ async def test_a_stored_window_of_another_reset_time_ahead_of_the_clock_is_ignor
 @pytest.fixture
 def read_only_bind(tmp_path: Path) -> Iterator[Path]:
     """A directory holding a count of 7 today, bind-mounted read-only (skipped if not allowed)."""
-    source, point = tmp_path / "source", tmp_path / "ro"
+    source = tmp_path / "source"
     source.mkdir()
-    point.mkdir()
     (source / "quota.json").write_text(record(7))
-    done = _run("mount", "--bind", str(source), str(point))
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
-    try:
-        if _run("mount", "-o", "remount,bind,ro", str(point)).returncode != 0:
-            pytest.skip("cannot remount the bind mount read-only")
+    with read_only_view(source, tmp_path / "ro") as point:
         yield point
-    finally:
-        _run("umount", "-l", str(point))
 
 
 @pytest.mark.asyncio

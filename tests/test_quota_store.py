@@ -7,13 +7,9 @@ import errno
 import json
 import logging
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
 
 import anyio
 import httpx
@@ -30,6 +26,7 @@ from legrand_async import (
 from legrand_async._transport.quota_sync import FAILING_DELAY, STORE_TIMEOUT
 
 from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
+from .disks import fill, read_only_view, tmpfs
 from .limiter_support import RecordingStore, quota_worker
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -165,47 +162,10 @@ def test_a_store_that_never_answers_holds_up_no_call() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
-    command = shutil.which(args[0])
-    if command is None:
-        pytest.skip(f"no {args[0]} command")
-    return subprocess.run([command, *args[1:]], capture_output=True, check=False)
-
-
-@contextmanager
-def tmpfs(point: Path, options: str) -> Iterator[Path]:
-    """A tmpfs mounted on ``point`` while inside (the test is skipped if it cannot be)."""
-    point.mkdir()
-    done = _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point))
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield point
-    finally:
-        _run("umount", "-l", str(point))
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs."""
-    with tmpfs(tmp_path / "disk", "size=64k,mode=0700") as point:
+    with tmpfs(tmp_path / "disk") as point:
         yield point
-
-
-def _write_until_full(file: BinaryIO, size: int) -> None:
-    while True:
-        file.write(b"\0" * size)
-
-
-def fill(directory: Path) -> Path:
-    """Fill the file system of ``directory`` to the last byte."""
-    filler = directory / "filler"
-    with filler.open("wb", buffering=0) as file:
-        for size in (4096, 1):
-            with pytest.raises(OSError, match="No space left") as info:
-                _write_until_full(file, size)
-            assert info.value.errno == errno.ENOSPC
-    return filler
 
 
 @pytest.mark.asyncio
@@ -238,21 +198,18 @@ async def test_a_full_disk_never_fails_a_call(
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A directory holding a quota file of 7 calls today, which can no longer be written."""
-    record = json.dumps({"day": TODAY.isoformat(), "used": 7})
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "quota.json").write_text(json.dumps({"day": TODAY.isoformat(), "used": 7}))
     if os.geteuid() == 0:  # root writes through permissions: a read-only mount instead
-        with tmpfs(tmp_path / "ro", "size=64k") as point:
-            (point / "quota.json").write_text(record)
-            assert _run("mount", "-o", "remount,ro", str(point)).returncode == 0
-            yield point
+        with read_only_view(source, tmp_path / "ro") as view:
+            yield view
         return
-    point = tmp_path / "ro"
-    point.mkdir()
-    (point / "quota.json").write_text(record)
-    point.chmod(0o500)
+    source.chmod(0o500)
     try:
-        yield point
+        yield source
     finally:
-        point.chmod(0o700)
+        source.chmod(0o700)
 
 
 @pytest.mark.asyncio

@@ -106,6 +106,23 @@ ODD_BODIES: dict[str, bytes] = {
     "refresh-blank": json.dumps(answer(refresh_token=" ")).encode(),
     "refresh-empty": json.dumps(answer(refresh_token="")).encode(),
     "refresh-del": json.dumps(answer(refresh_token=RT2 + "\x7f")).encode(),
+    "access-line-separator": json.dumps(answer(access_token=AT2 + "\u2028x")).encode(),
+    "refresh-paragraph-separator": json.dumps(answer(refresh_token=RT2 + "\u2029x")).encode(),
+    "access-zero-width-space": json.dumps(answer(access_token=AT2 + "\u200bx")).encode(),
+    "refresh-bidi-override": json.dumps(answer(refresh_token="\u202e" + RT2)).encode(),
+    "access-bom": json.dumps(answer(access_token="\ufeff" + AT2)).encode(),
+    "access-lone-surrogate": b'{"access_token": "AT-x\\ud800", "refresh_token": "RT-x"}',
+    "access-not-ascii": json.dumps(answer(access_token=AT2 + "\u00e9")).encode(),
+    "expires_in-Infinity": b'{"access_token": "AT-x", "refresh_token": "RT-x", "expires_in": '
+    b"Infinity}",
+    "expires_on--Infinity": b'{"access_token": "AT-x", "refresh_token": "RT-x", "expires_on": '
+    b"-Infinity}",
+    "expires_in-text-inf": json.dumps(answer(expires_in="inf")).encode(),
+    "expires_in-text-huge": json.dumps(answer(expires_in="9" * 5000)).encode(),
+    "expires_on-huge-integer": json.dumps(answer()).encode()[:-1]
+    + b', "expires_on": '
+    + b"9" * 5000
+    + b"}",
     "nested-list": b"[" * 100_000 + b"]" * 100_000,
     "nested-object": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
     "not-json": b"<html>It works!</html>",
@@ -155,6 +172,23 @@ async def test_a_real_gzip_answer_still_works(app: OAuthApp, router: respx.MockR
     assert (await app.refresh(RT1)).access_token == AT2
 
 
+@pytest.mark.asyncio
+async def test_a_gzip_bomb_from_the_token_endpoint_is_an_auth_error(
+    app: OAuthApp, router: respx.MockRouter
+) -> None:
+    """8 MiB of access token in 8 KiB of gzip: refused at the cap, not inflated whole."""
+    body = json.dumps(answer(access_token="A" * (8 * 1024 * 1024), expires_in=3600))
+    router.post(TOKEN_URL).mock(
+        return_value=httpx.Response(
+            200,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            stream=httpx.ByteStream(gzip.compress(body.encode())),
+        )
+    )
+    with pytest.raises(AuthError):
+        await app.refresh(RT1)
+
+
 @pytest.mark.parametrize(
     ("fields", "seconds"),
     [({"expires_in": "3600"}, 3600), ({"expires_in": 86_400}, 86_400), ({}, 3600)],
@@ -200,6 +234,40 @@ async def test_an_odd_answer_fails_the_data_call_with_that_auth_error(
             await client.smarther.list_plants()
     assert data.call_count == 0
     assert (await store.load()).access_token == AT1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("status", [400, 401, 429, 503])
+@pytest.mark.asyncio
+async def test_a_refusal_s_text_cannot_forge_a_log_line_or_leak_a_secret(
+    app: OAuthApp, router: respx.MockRouter, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's error code and description quote the refresh token and client secret and
+    hold CR, LF and terminal escapes: the error's message and ``.code`` show neither."""
+    router.post(TOKEN_URL).respond(
+        status,
+        json={
+            "error": f"invalid_grant {RT1}\r\nX-Forged: 1",
+            "error_description": f"bad \x1b[31mgrant\r\n2026-01-01 WARNING {CLIENT_SECRET}\u2028",
+        },
+    )
+    with caplog.at_level(logging.DEBUG), pytest.raises(AuthError) as info:
+        await app.refresh(RT1)
+    error = info.value
+    for text in (str(error), str(error.code)):
+        assert not any(char in text for char in "\r\n\x1b\u2028"), text
+    no_secret(everything_said(error), str(error.code), caplog.text)
+
+
+@pytest.mark.asyncio
+async def test_an_odd_scope_is_dropped_and_a_token_with_one_is_refused(
+    app: OAuthApp, router: respx.MockRouter, clock: FakeClock
+) -> None:
+    router.post(TOKEN_URL).respond(200, json=answer(scope="comfort.read\r\nX-Forged: 1"))
+    token = await app.refresh(RT1)
+    assert token.access_token == AT2
+    assert token.scope is None
+    with pytest.raises(ValueError, match="scope"):
+        Token(AT1, RT1, clock.now(), "comfort.read\n")
 
 
 # --------------------------------------------------------------------------------------------

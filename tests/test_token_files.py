@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import random
-import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -41,6 +41,7 @@ from legrand_async import (
 from legrand_async._auth import store as store_module
 
 from .conftest import BASE, KEY, PLANT, FakeClock, wire
+from .disks import fill, mount, read_only_view, tmpfs
 
 AT1, RT1 = "AT-files-one-aa11", "RT-files-one-bb22"
 AT2, RT2 = "AT-files-two-cc33", "RT-files-two-dd44"
@@ -128,9 +129,36 @@ def _place(path: Path, kind: str, clock: FakeClock) -> None:
         path.write_text(f"access_token={AT1}")
     elif kind == "nested":
         path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    elif kind == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")  # endless: must not be read
+    elif kind == "symlink-to-huge":
+        huge = path.with_name("huge.bin")
+        with huge.open("wb") as file:
+            file.truncate(2**31)
+        path.symlink_to(huge)
+    elif kind == "symlink-loop":
+        path.symlink_to(path)
+    elif kind == "unix-socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    else:  # JSON of the wrong shape
+        good = expired(clock).to_json()
+        path.write_text(json.dumps(WRONG_SHAPES[kind](good)))
 
 
+WRONG_SHAPES: dict[str, Any] = {
+    "json-list": lambda good: [good],
+    "json-null": lambda good: None,
+    "missing-keys": lambda good: {"access_token": good["access_token"]},
+    "naive-expiry": lambda good: {**good, "expires_at": "2026-11-21T12:00:00"},
+    "expiry-out-of-range": lambda good: {**good, "expires_at": "9999-12-31T23:59:59-14:00"},
+    "expiry-a-number": lambda good: {**good, "expires_at": 1_790_000_000},
+    "token-a-list": lambda good: {**good, "refresh_token": [good["refresh_token"]]},
+    "scope-a-number": lambda good: {**good, "scope": 7},
+}
 KINDS = ["directory", "over-1-MiB", "sparse-64-MiB", "fifo", "not-utf8", "not-json", "nested"]
+KINDS += ["symlink-to-dev-zero", "symlink-to-huge", "symlink-loop", "unix-socket", *WRONG_SHAPES]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -182,6 +210,13 @@ async def test_a_broken_file_under_a_live_login_is_repaired_by_the_next_save(
         await c.smarther.list_plants()  # refreshed with the token in memory
     assert isinstance(auth.store_error, type(None))
     assert store.load_sync().refresh_token == RT2  # type: ignore[union-attr]
+
+
+def test_a_token_file_written_with_a_bom_is_read(tmp_path: Path, clock: FakeClock) -> None:
+    """A byte order mark (Notepad's UTF-8) is not a broken file."""
+    path = tmp_path / "token.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(expired(clock).to_json()).encode())
+    assert FileTokenStore(path).load_sync() == expired(clock)
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,58 +271,19 @@ def test_leftovers_of_interrupted_writes_are_removed_by_the_next_save(
 # Full and read-only disks (real mounts)
 
 
-MOUNT, UMOUNT = shutil.which("mount"), shutil.which("umount")
-
-
-def _mount(*args: str) -> bool:
-    if os.name != "posix" or os.geteuid() != 0 or MOUNT is None:
-        return False
-    return subprocess.run([MOUNT, *args], capture_output=True, check=False).returncode == 0
-
-
-def _umount(target: Path) -> None:
-    if UMOUNT is not None:
-        subprocess.run([UMOUNT, "-l", str(target)], capture_output=True, check=False)
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "small"
-    target.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(target)):
-        pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
-    try:
-        yield target
-    finally:
-        _umount(target)
+    with tmpfs(tmp_path / "small") as point:
+        yield point
 
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """``(writable source, read-only bind mount of it)``."""
-    source, view = tmp_path / "source", tmp_path / "view"
+    source = tmp_path / "source"
     source.mkdir()
-    view.mkdir()
-    if not _mount("--bind", str(source), str(view)):
-        pytest.skip("cannot bind-mount here (needs root and CAP_SYS_ADMIN)")
-    try:
-        if not _mount("-o", "remount,bind,ro", str(view)):
-            pytest.skip("cannot remount read-only here")
+    with read_only_view(source, tmp_path / "view") as view:
         yield source, view
-    finally:
-        _umount(view)
-
-
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    with filler.open("wb", buffering=0) as file:
-        while True:
-            try:
-                file.write(b"\0" * 4096)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                return filler
 
 
 @pytest.mark.asyncio
@@ -301,7 +297,7 @@ async def test_a_full_disk_during_a_refresh_loses_nothing(
     path = small_disk / "token.json"
     store = FileTokenStore(path)
     store.save_sync(expired(clock))
-    filler = _fill(small_disk)
+    filler = fill(small_disk)
     refresh = rotating(router)
     data = plants_ok(router)
     auth = OAuth2Auth(app, store)
@@ -340,7 +336,7 @@ async def test_a_read_only_directory_during_a_refresh_loses_nothing(
         await c.smarther.list_plants()
         assert isinstance(auth.store_error, OSError)
         assert auth.store_error.errno == errno.EROFS
-        assert _mount("-o", "remount,bind,rw", str(view))
+        assert mount("-o", "remount,bind,rw", str(view))
         clock.advance(61)
         await c.smarther.list_plants()
     assert auth.store_error is None

@@ -15,7 +15,7 @@ import httpx
 
 from .._clock import Clock, SystemClock
 from .._responses import parse_error_body
-from .._secrets import refuse_control_characters, scrub
+from .._secrets import printable, refuse_unsafe_characters, scrub
 from .._transport.borrowed import Borrowed
 from .._transport.headers import request_id
 from .._transport.retry import ATTEMPTS, IDEMPOTENT, RETRY_AFTER, RetryPolicy
@@ -75,7 +75,7 @@ class OAuthApp:
         for name, value in (("client_id", client_id), ("client_secret", client_secret)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{name} must be a non-empty string")
-            refuse_control_characters(name, value)
+            refuse_unsafe_characters(name, value, header=False)  # both go in the form
         redirect = httpx.URL(redirect_uri) if isinstance(redirect_uri, str) else None
         if redirect is None or redirect.scheme not in ("http", "https") or not redirect.host:
             raise ValueError(
@@ -248,7 +248,10 @@ def token_error(response: httpx.Response, *, secrets: Sequence[str]) -> AuthErro
     """The AuthError for a failed token request (its body must have been read)."""
     status = response.status_code
     code, message, _ = parse_error_body(response.content)
-    description = scrub(message or response.reason_phrase or f"HTTP {status}", secrets)[:500]
+    if isinstance(code, str):
+        code = printable(scrub(code, secrets))[:100]
+    description = printable(scrub(message or response.reason_phrase or f"HTTP {status}", secrets))
+    description = description[:500]
     text = f"{code} {description}"
     if "AADB2C90085" in text:
         return ClientSecretExpired(

@@ -18,7 +18,8 @@ class Flight:
     """One load-or-refresh in progress; the callers that arrive meanwhile share its outcome.
 
     Neither ``token`` nor ``error`` once ``done`` is set: the leader stopped before sending
-    anything (cancelled, or out of time waiting for the lock), and a waiter takes over.
+    anything (cancelled, or out of time waiting for the lock), and a waiter takes over; or
+    asyncio cancelled it once its refresh was saved, and the waiter finds that token current.
     """
 
     def __init__(self) -> None:
@@ -57,13 +58,14 @@ def fresh(error: Exception) -> Exception:
 
 def timeout_seconds(timeout: object) -> float | None:
     """The longest of an httpx timeout configuration (``request.extensions["timeout"]``, an
-    ``httpx.Timeout`` or a number), in seconds; None when nothing is bounded."""
+    ``httpx.Timeout`` or a number), in seconds; None when a phase (or all) is unbounded, as
+    the transport reads it for a whole attempt."""
     if isinstance(timeout, httpx.Timeout):
         timeout = timeout.as_dict()
-    values = timeout.values() if isinstance(timeout, Mapping) else (timeout,)
-    bounded = [
-        float(v)
-        for v in values
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    values = list(timeout.values()) if isinstance(timeout, Mapping) else [timeout]
+    seconds = [
+        float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)
     ]
-    return max(bounded) if bounded else None
+    if not values or len(seconds) < len(values) or not all(map(math.isfinite, seconds)):
+        return None
+    return max(seconds)

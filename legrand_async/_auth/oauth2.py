@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
-from typing import Final
+from typing import Final, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -16,8 +16,10 @@ import httpx
 from .._clock import Clock
 from .._secrets import scrub
 from .._shield import to_the_end
+from .._transport.quota_sync import STORE_TIMEOUT
 from ..errors import (
     AuthError,
+    InvalidTokenResponse,
     ReauthorizationRequired,
     TokenRateLimited,
     TokenRefreshTimeout,
@@ -37,25 +39,29 @@ log = logging.getLogger("legrand_async")
 LOCK_WAIT: Final = 60.0
 #: Seconds between two attempts to save a token the store refused.
 SAVE_RETRY: Final = 60.0
-#: A token living less than ``refresh_margin`` is refreshed this share of its life early.
+#: The refresh margin is at most this share of the token's lifetime (short-lived tokens).
 SHORT_LIFETIME_SHARE: Final = 0.1
 _MAX_MARGIN: Final = 86400.0
 _ROTATED_KEPT: Final = 16
+
+T = TypeVar("T")
 
 
 class OAuth2Auth(httpx.Auth):
     """An ``httpx.Auth`` adding ``Authorization: Bearer`` from ``store``, refreshed by ``app``.
 
-    The token is refreshed ``refresh_margin`` seconds before it expires (a tenth of its life
-    for a token living less than that), and once more when a request is answered 401 (that
-    request is then sent again, once). However many requests wait, a single refresh is in
-    flight, and each waits no longer than its own timeout (:class:`TokenRefreshTimeout`).
-    Once sent, a refresh always completes, is saved and becomes current, even if the caller
-    that sent it is cancelled (its cancellation takes effect then). A store that cannot be
-    written keeps nothing from working: the token stays in memory, ``store_error`` tells why,
-    and saving is tried again. A store with a ``lock()`` (``FileTokenStore``) is locked across
-    load, expiry check, refresh and save, so processes sharing it refresh once. A refresh
-    token the endpoint refused for good is not sent again until the store holds a new login.
+    The token is refreshed ``refresh_margin`` seconds before it expires (never more than a
+    tenth of its lifetime), and once more when a request is answered 401 (that request is
+    then sent again, once). However many requests wait, a single refresh is in flight, and
+    each waits no longer than its own timeout (:class:`TokenRefreshTimeout`). Once sent, a
+    refresh always completes, is saved and becomes current, even if the caller that sent it
+    is cancelled, by anyio or by asyncio's ``task.cancel()`` (its cancellation takes effect
+    then). A store that fails or hangs (:data:`STORE_TIMEOUT`) keeps nothing from working: the
+    token stays in memory, ``store_error`` tells why, and saving is tried again. A store with
+    a ``lock()`` (``FileTokenStore``) is locked across load, expiry check, refresh and save,
+    so processes sharing it refresh once. A refresh token the endpoint refused for good is
+    not sent again until the store holds a new login; an unusable answer that rotated it
+    (:class:`InvalidTokenResponse`) leaves the new one current, to be refreshed next call.
     """
 
     def __init__(
@@ -202,14 +208,15 @@ class OAuth2Auth(httpx.Auth):
         """The current token: the store's if it is newer than ours (another process's)."""
         token = self._token
         try:
-            stored = await self.store.load()
+            stored = await _in_time(self.store.load)
             if stored is not None and not isinstance(stored, Token):
                 raise TokenStoreError(f"{self.store!r}.load() returned a non-Token")
         except Exception as exc:
             if token is None:
                 if isinstance(exc, AuthError):
                     raise
-                raise TokenStoreError(f"{self.store!r} could not be read: {exc}") from exc
+                text = scrub(f"{type(exc).__name__}: {exc}", self._secrets())
+                raise TokenStoreError(f"{self.store!r} could not be read ({text})") from exc
             self._store_failed("read", exc)  # we hold a token: go on with it
             return token
         if (
@@ -235,21 +242,30 @@ class OAuth2Auth(httpx.Auth):
         sent_at = self._clock.now()
         try:
             new = await self.app.refresh(old.refresh_token)
+        except InvalidTokenResponse as exc:  # the server misbehaved: try again next time
+            if exc.refresh_token is not None:  # ... with the refresh token it rotated to
+                kept = Token(old.access_token, exc.refresh_token, sent_at, old.scope)
+                await self._adopt(old, kept, lifetime=0.0)
+            raise
         except AuthError as exc:
             if not isinstance(exc, TokenRateLimited | TokenServerError):
                 self._refused = (old.refresh_token, exc)
             raise
+        await self._adopt(old, new, lifetime=(new.expires_at - sent_at).total_seconds())
+        return new
+
+    async def _adopt(self, old: Token, new: Token, *, lifetime: float) -> None:
+        """Make ``new`` current, saved first (the rotated refresh token before it is used)."""
         if new.refresh_token != old.refresh_token:
             self._rotated.append(old.refresh_token)
-        self._lifetime = (new, (new.expires_at - sent_at).total_seconds())
-        await self._save(new)  # persist the rotated refresh token before using the new one
+        self._lifetime = (new, lifetime)
+        await self._save(new)
         self._token = new
-        return new
 
     async def _save(self, token: Token) -> None:
         try:
-            await self.store.save(token)
-        except Exception as exc:  # full disk, read-only directory...: keep the token anyway
+            await _in_time(partial(self.store.save, token))
+        except Exception as exc:  # full disk, read-only directory, no answer...: keep the token
             self._unsaved = token
             self._save_again_at = self._clock.monotonic() + SAVE_RETRY
             self._store_failed("save the new token to", exc)
@@ -258,17 +274,32 @@ class OAuth2Auth(httpx.Auth):
             self.store_error = None
 
     def _store_failed(self, action: str, exc: Exception) -> None:
+        """Keep ``exc`` for monitoring; WARNING on the first failure of a streak, DEBUG after."""
+        level = logging.WARNING if self.store_error is None else logging.DEBUG
         self.store_error = exc
-        token = self._unsaved or self._token
-        secrets = (token.access_token, token.refresh_token) if token is not None else ()
-        log.warning(
-            "could not %s %r (%s: %s); the token is kept in memory and saved again later",
+        log.log(
+            level,
+            "could not %s %r (%s); the token is kept in memory and saved again later",
             action,
             self.store,
-            type(exc).__name__,
-            scrub(str(exc), secrets),
+            scrub(f"{type(exc).__name__}: {exc}", self._secrets()),
         )
+
+    def _secrets(self) -> list[str]:
+        """Every secret this auth knows, to scrub from text it did not write."""
+        known = [self.app._client_secret, *self._rotated]
+        for token in (self._token, self._unsaved, self._lifetime and self._lifetime[0]):
+            if token:
+                known += [token.access_token, token.refresh_token]
+        return known
 
     def __repr__(self) -> str:
         return f"OAuth2Auth(app={self.app!r}, store={self.store!r})"
+
+
+async def _in_time(step: Callable[[], Awaitable[T]]) -> T:
+    """``await step()``, or TimeoutError after STORE_TIMEOUT s (a store that hangs)."""
+    with anyio.move_on_after(STORE_TIMEOUT):
+        return await step()
+    raise TimeoutError(f"no answer within {STORE_TIMEOUT:g} s")
 

@@ -6,7 +6,7 @@ from collections.abc import Generator
 
 import httpx
 
-from .._secrets import refuse_control_characters
+from .._secrets import refuse_unsafe_characters
 
 __all__ = ["StaticToken"]
 
@@ -20,7 +20,7 @@ class StaticToken(httpx.Auth):
     def __init__(self, access_token: str) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
             raise ValueError("access_token must be a non-empty string")
-        refuse_control_characters("access_token", access_token)
+        refuse_unsafe_characters("access_token", access_token)
         self._header = f"Bearer {access_token.strip()}"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

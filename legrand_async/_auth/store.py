@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
@@ -15,6 +16,7 @@ import anyio.to_thread
 import filelock
 
 from .._files import read_private, write_private
+from .._shield import to_the_end
 from ..errors import TokenStoreError
 from .token import Token
 
@@ -117,7 +119,7 @@ class FileTokenStore:
                 mode & 0o777,
             )
         try:
-            return Token.from_json(json.loads(content.decode("utf-8")))
+            return Token.from_json(json.loads(content.decode("utf-8-sig")))  # BOM or not
         except UnicodeDecodeError:
             raise self._broken("not UTF-8 text") from None
         except RecursionError:
@@ -144,8 +146,8 @@ class FileTokenStore:
         try:
             while True:
                 wait = max(0.0, min(_LOCK_POLL, deadline - anyio.current_time()))
-                try:
-                    if await anyio.to_thread.run_sync(_acquire, lock, wait):
+                try:  # shielded: a lock the thread takes is released, even if we are cancelled
+                    if await to_the_end(partial(anyio.to_thread.run_sync, _acquire, lock, wait)):
                         break
                 except OSError as exc:
                     self._unlockable(exc)
@@ -154,8 +156,7 @@ class FileTokenStore:
                     raise TimeoutError(f"{self.lock_path} stayed locked for {max_wait:g} s")
             yield
         finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(lock.release)
+            await to_the_end(partial(anyio.to_thread.run_sync, lock.release))
 
     def _unlockable(self, exc: OSError) -> None:
         if not self._lock_warned and not isinstance(exc, FileNotFoundError):

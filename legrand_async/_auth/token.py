@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from .._secrets import refuse_control_characters
+from .._secrets import refuse_unsafe_characters
 from ..errors import InvalidTokenResponse
 
 __all__ = ["DEFAULT_LIFETIME", "MAX_EXPIRES_IN", "MAX_EXPIRES_ON", "Token", "token_from_response"]
@@ -30,7 +30,15 @@ def _aware_utc(_: object, attribute: attrs.Attribute[datetime], value: datetime)
 def _secret(_: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{attribute.name} must be a non-empty string")
-    refuse_control_characters(attribute.name, value)
+    refuse_unsafe_characters(attribute.name, value, header=attribute.name == "access_token")
+
+
+def _scope(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValueError("scope must be a string or None")
+    refuse_unsafe_characters("scope", value, header=False)  # it is printed and logged
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -53,7 +61,7 @@ class Token:
     access_token: str = attrs.field(validator=_secret)
     refresh_token: str = attrs.field(validator=_secret)
     expires_at: datetime = attrs.field(converter=_to_utc, validator=_aware_utc)
-    scope: str | None = None
+    scope: str | None = attrs.field(default=None, validator=_scope)
 
     def expires_within(self, now: datetime, seconds: float) -> bool:
         """Whether the access token is expired, or will be within ``seconds`` of ``now``."""
@@ -159,7 +167,7 @@ def _token_text(data: dict[str, Any], key: str, fallback: str | None = None) -> 
     if not isinstance(value, str) or not value.strip():
         raise _invalid(f"{key} is blank or not a string", key)
     try:
-        refuse_control_characters(key, value)
+        refuse_unsafe_characters(key, value, header=key == "access_token")
     except ValueError as exc:
         raise _invalid(str(exc), key) from None
     return value
@@ -172,11 +180,21 @@ def token_from_response(
 
     The expiry comes from ``expires_on`` (epoch seconds), else ``expires_in`` (seconds from
     ``now``), else one hour; absurd values (negative, zero, milliseconds, not numbers) are
-    refused. A refresh answer without a ``refresh_token`` keeps the previous one.
+    refused. A refresh answer without a ``refresh_token`` keeps the previous one; an unusable
+    answer with a new one raises with it in ``InvalidTokenResponse.refresh_token``.
     """
     if not isinstance(data, dict):
         raise InvalidTokenResponse("the token response is not a JSON object")
-    access = _token_text(data, "access_token")
+    now = now.astimezone(UTC)  # "now + expires_in" in a local zone is an hour off on DST nights
     refresh = _token_text(data, "refresh_token", previous_refresh_token)
+    try:
+        access = _token_text(data, "access_token")
+        expires_at = _expiry(data, now)
+    except InvalidTokenResponse as exc:
+        if refresh != previous_refresh_token:  # the server rotated it: it must not be lost
+            exc.refresh_token = refresh
+        raise
     scope = data.get("scope")
-    return Token(access, refresh, _expiry(data, now), scope if isinstance(scope, str) else None)
+    if not isinstance(scope, str) or not scope.isprintable():
+        scope = None  # informative only: an odd one is dropped, not refused
+    return Token(access, refresh, expires_at, scope)
