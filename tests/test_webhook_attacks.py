@@ -464,3 +464,71 @@ def test_the_queue_counts_each_body_once_whatever_is_dropped_or_taken(steps: lis
 def test_queue_bytes_must_hold_a_largest_body(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="queue_bytes"):
         WebhookReceiver(SECRET, max_body=1001, **options)
+
+
+# ------------------------------------------------- requests cancelled, servers shutting down
+
+
+@pytest.mark.asyncio
+async def test_a_request_cancelled_from_outside_is_cancelled_and_frees_what_it_held() -> None:
+    """As uvicorn cancels a request task at shutdown: the cancellation goes through (the read
+    deadline does not take it for its own), the bytes held are freed, the next deadline fires."""
+    import asyncio
+
+    receiver = WebhookReceiver(SECRET, read_timeout=3600)
+    parts = iter([{"type": "http.request", "body": BODY[:100], "more_body": True}])
+    waiting = anyio.Event()
+
+    async def receive() -> dict[str, Any]:
+        part = next(parts, None)
+        if part is None:
+            waiting.set()
+            await anyio.sleep_forever()
+        return part  # type: ignore[return-value]
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing is answered")  # pragma: no cover
+
+    scope = {"type": "http", "method": "POST", "path": PATH, "headers": []}
+    task = asyncio.ensure_future(receiver(scope, receive, send))
+    await waiting.wait()
+    assert receiver.buffered == 100
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (receiver.buffered, receiver.rejected, receiver._deadlines._running) == (0, 0, {})
+    quick = WebhookReceiver(SECRET, read_timeout=1e-6)
+    assert (await call(quick, None)).status == 408
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("graceful", [None, 0.05], ids=["graceful", "graceful timeout"])
+async def test_end_to_end_shutting_down_with_stalled_uploads_in_flight(
+    graceful: float | None,
+) -> None:
+    """uvicorn waits for requests in progress: the read timeout bounds how long (each gets
+    408). With a ``timeout_graceful_shutdown`` shorter than it, uvicorn cancels them itself
+    (and answers 500 of its own): the receiver lets them go and is left clean."""
+    receiver = WebhookReceiver(SECRET, read_timeout=0.3)
+    head = f"POST {PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n[".encode()
+    answers: list[bytes] = []
+    async with serving(receiver, timeout_graceful_shutdown=graceful) as port:
+        streams = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(5)]
+        for stream in streams:
+            await stream.send(head)
+        with anyio.fail_after(5):
+            while receiver.buffered < 5:  # every upload is in the app, waiting for its body
+                await anyio.sleep(0.005)
+    # leaving ``serving`` waited for the server to exit: every upload was answered by then
+    for stream in streams:
+        data = b""
+        with anyio.fail_after(5):
+            try:
+                while chunk := await stream.receive():
+                    data += chunk
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                pass
+        answers.append(data.split(b" ", 2)[1])
+        await stream.aclose()
+    assert answers == ([b"408"] * 5 if graceful is None else [b"500"] * 5)
+    assert (receiver.buffered, receiver._deadlines._running) == (0, {})
