@@ -1,5 +1,5 @@
 """The receiver attacked from outside: bodies a server should not send, headers that lie, the
-CloudEvents handshake, floods of huge ids and bodies nobody consumes.
+CloudEvents handshake (floods and shutdowns are in test_webhook_floods.py).
 
 The receiver is driven as an ASGI app (no socket) except where the server's own handling of
 the bytes is the point (a few uvicorn tests on a loopback port).
@@ -7,12 +7,8 @@ the bytes is the point (a few uvicorn tests on a loopback port).
 
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 import socket
-import tracemalloc
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -22,75 +18,8 @@ from hypothesis import strategies as st
 
 from legrand_async.webhooks import OtherEvent, ThermostatEvent, WebhookReceiver
 
-from .conftest import MODULE, PLANT, load
-from .webhook_helpers import serving, take
-
-SECRET = "s3cret-0123456789abcdef"
-PATH = f"/legrand/hook/{SECRET}"
-EVENT = load("smarther_c2c_event.json")
-BODY = json.dumps(EVENT).encode()
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-
-
-class Answer:
-    """What the app sent back: status, headers (lowercase names), body; ``reads`` is how many
-    times it called ``receive``."""
-
-    def __init__(self, sent: list[dict[str, Any]], reads: int) -> None:
-        self.sent = sent
-        self.reads = reads
-        self.status = sent[0]["status"] if sent else None
-        self.headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]} if sent else {}
-        self.body = b"".join(m.get("body", b"") for m in sent[1:])
-
-
-async def call(
-    app: WebhookReceiver,
-    body: bytes | None = b"",
-    *,
-    method: str = "POST",
-    path: str = PATH,
-    headers: Any = (),
-) -> Answer:
-    """One request to ``app``; ``body=None`` sends headers only and then nothing, ever."""
-    sent: list[dict[str, Any]] = []
-    reads = 0
-
-    async def receive() -> dict[str, Any]:
-        nonlocal reads
-        reads += 1
-        if body is None:
-            await anyio.sleep_forever()
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": method, "path": path, "headers": list(headers)}
-    await app(scope, receive, send)
-    return Answer(sent, reads)
-
-
-async def drain(receiver: WebhookReceiver) -> list[Any]:
-    """Every event the receiver holds: those before a last delivery posted to mark the end."""
-    end = json.dumps({"id": "the end", "eventType": "end"}).encode()
-    assert (await call(receiver, end)).status == 200
-    got: list[Any] = []
-    with anyio.fail_after(2):
-        async for event in receiver.events():
-            if event.event_id == "the end":
-                return got
-            got.append(event)
-    raise AssertionError  # pragma: no cover
-
-
-def delivery(event_id: str, **fields: Any) -> list[dict[str, Any]]:
-    body = copy.deepcopy(EVENT)
-    body[0]["id"] = event_id
-    body[0].update(fields)
-    return body
-
+from .conftest import PLANT
+from .webhook_helpers import BODY, EVENT, PATH, SECRET, call, delivery, drain, serving, take
 
 # --------------------------------------------------------------- the CloudEvents handshake
 
@@ -346,189 +275,80 @@ async def test_ids_the_server_sends_are_kept_as_sent() -> None:
     assert hc.plant_id == PLANT
 
 
-# --------------------------------------------------------------------------- many events
+# ---------------------------------------------------- thermostat statuses that do not fit
+
+STATUS = EVENT[0]["data"]["chronothermostats"][0]
 
 
-@pytest.mark.asyncio
-async def test_a_thousand_events_in_one_body_are_acknowledged_and_queued_in_order() -> None:
-    receiver = WebhookReceiver(SECRET, max_body=4 * 1024 * 1024)
-    events = [delivery(f"ev-{i}")[0] for i in range(1001)]
-    events.insert(500, dict(events[10]))  # a duplicate within the body
-    answer = await call(receiver, json.dumps(events).encode())
-    assert answer.status == 200
-    assert (receiver.received, receiver.duplicates, receiver.dropped) == (1001, 1, 1)
-    got = await take(receiver, 1000)
-    assert [e.event_id for e in got] == [f"ev-{i}" for i in range(1, 1001)]
-    assert all(e.module_id == MODULE for e in got)
-    assert (receiver.queued, receiver.queued_bytes) == (0, 0)
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found += _paths(inner, (*prefix, i))
+    return found
 
 
-@pytest.mark.asyncio
-async def test_duplicates_across_bodies_are_queued_once() -> None:
-    receiver = WebhookReceiver(SECRET)
-    for ids in (["a", "b"], ["b", "c"], ["a"], ["c", "d", "d"]):
-        body = [delivery(i)[0] for i in ids]
-        assert (await call(receiver, json.dumps(body).encode())).status == 200
-    assert [e.event_id for e in await take(receiver, 4)] == ["a", "b", "c", "d"]
-    assert receiver.duplicates == 4
-
-
-# ----------------------------------------------------------------------- memory under floods
-
-
-def _memory_of(work: Callable[[], Awaitable[None]]) -> int:
-    """Bytes ``work`` left allocated (tracemalloc)."""
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        anyio.run(work)
-        after, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return after - before
-
-
-def test_a_flood_of_huge_unique_ids_does_not_grow_the_duplicate_window() -> None:
-    """The window holds up to ``dedup_size`` ids: one of 100 KB each would be 1 GB at the
-    default size. Long ids are remembered by a digest, and still recognised."""
-    receiver = WebhookReceiver(SECRET, queue_size=1)
-    huge = "x" * 100_000
-
-    async def flood() -> None:
-        for i in range(200):
-            body = json.dumps([{"id": f"{i}-{huge}", "eventType": "X"}]).encode()
-            assert (await call(receiver, body)).status == 200
-
-    assert _memory_of(flood) < 2 * 1024 * 1024  # 200 ids of 100 KB would be 20 MB
-    again = json.dumps([{"id": f"7-{huge}", "eventType": "X"}]).encode()
-    anyio.run(call, receiver, again)
-    assert (receiver.received, receiver.duplicates) == (200, 1)
-
-
-def test_a_consumer_that_never_reads_holds_at_most_queue_bytes() -> None:
-    """Every delivery is still 200 (a full queue is no failure): the oldest are dropped."""
-    receiver = WebhookReceiver(SECRET, max_body=64 * 1024, queue_bytes=1024 * 1024)
-    padding = "p" * 60_000
-    statuses: list[int | None] = []
-
-    async def flood() -> None:
-        for i in range(200):  # 200 bodies of 60 KB: 12 MB if all were kept
-            body = json.dumps([{"id": f"e{i}", "eventType": "X", "data": padding}]).encode()
-            statuses.append((await call(receiver, body)).status)
-
-    assert _memory_of(flood) < 2 * 1024 * 1024
-    assert statuses == [200] * 200
-    assert receiver.queued_bytes <= 1024 * 1024
-    assert receiver.queued + receiver.dropped == 200
-    events = anyio.run(take, receiver, receiver.queued)
-    assert events[-1].event_id == "e199"  # the newest are kept
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.one_of(st.tuples(st.integers(1, 4), st.integers(1, 400)), st.integers(1, 5)),
-        max_size=30,
-    )
+ANY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats()
+    | st.text(max_size=6)
+    | st.sampled_from(["19.5", "HEATING", "bogus", "2026-01-12T07:00:00Z", "", "1e400"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
 )
-def test_the_queue_counts_each_body_once_whatever_is_dropped_or_taken(steps: list[Any]) -> None:
-    """Deliveries of 1-4 events of any size and consumers taking some: the bytes counted are
-    those of the bodies still queued, within both bounds, and none is lost or taken twice."""
-    receiver = WebhookReceiver(SECRET, max_body=1000, queue_size=5, queue_bytes=1000)
-    sent: list[str] = []
-    got: list[str] = []
-
-    async def main() -> None:
-        for step in steps:
-            if isinstance(step, tuple):
-                count, size = step
-                ids = [f"e{len(sent) + i}" for i in range(count)]
-                body = [{"id": i, "eventType": "X", "data": "p" * size} for i in ids]
-                answer = await call(receiver, json.dumps(body).encode()[:1000])
-                if answer.status == 200:
-                    sent.extend(ids)
-            else:
-                got.extend(e.event_id for e in await take(receiver, min(step, receiver.queued)))
-            bodies = {id(body): len(body) for body, _ in receiver._queue}
-            assert receiver.queued_bytes == sum(bodies.values()) <= 1000
-            assert receiver.queued <= 5
-        got.extend(e.event_id for e in await take(receiver, receiver.queued))
-
-    anyio.run(main)
-    assert len(got) + receiver.dropped == len(sent)
-    assert got == sorted(set(got), key=got.index)  # no event twice
-    assert all(sent.index(a) < sent.index(b) for a, b in itertools.pairwise(got))
+DELETE = object()
 
 
-@pytest.mark.parametrize("options", [{"queue_bytes": 1000}, {"queue_bytes": 0.5}])
-def test_queue_bytes_must_hold_a_largest_body(options: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="queue_bytes"):
-        WebhookReceiver(SECRET, max_body=1001, **options)
-
-
-# ------------------------------------------------- requests cancelled, servers shutting down
-
-
-@pytest.mark.asyncio
-async def test_a_request_cancelled_from_outside_is_cancelled_and_frees_what_it_held() -> None:
-    """As uvicorn cancels a request task at shutdown: the cancellation goes through (the read
-    deadline does not take it for its own), the bytes held are freed, the next deadline fires."""
-    import asyncio
-
-    receiver = WebhookReceiver(SECRET, read_timeout=3600)
-    parts = iter([{"type": "http.request", "body": BODY[:100], "more_body": True}])
-    waiting = anyio.Event()
-
-    async def receive() -> dict[str, Any]:
-        part = next(parts, None)
-        if part is None:
-            waiting.set()
-            await anyio.sleep_forever()
-        return part  # type: ignore[return-value]
-
-    async def send(message: dict[str, Any]) -> None:
-        raise AssertionError("nothing is answered")  # pragma: no cover
-
-    scope = {"type": "http", "method": "POST", "path": PATH, "headers": []}
-    task = asyncio.ensure_future(receiver(scope, receive, send))
-    await waiting.wait()
-    assert receiver.buffered == 100
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert (receiver.buffered, receiver.rejected, receiver._deadlines._running) == (0, 0, {})
-    quick = WebhookReceiver(SECRET, read_timeout=1e-6)
-    assert (await call(quick, None)).status == 408
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize("graceful", [None, 0.05], ids=["graceful", "graceful timeout"])
-async def test_end_to_end_shutting_down_with_stalled_uploads_in_flight(
-    graceful: float | None,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_paths(STATUS)[1:]), ANY_JSON | st.just(DELETE))))
+def test_a_thermostat_status_with_fields_missing_extra_or_odd_is_200_and_read(
+    edits: list[tuple[tuple[Any, ...], Any]],
 ) -> None:
-    """uvicorn waits for requests in progress: the read timeout bounds how long (each gets
-    408). With a ``timeout_graceful_shutdown`` shorter than it, uvicorn cancels them itself
-    (and answers 500 of its own): the receiver lets them go and is left clean."""
-    receiver = WebhookReceiver(SECRET, read_timeout=0.3)
-    head = f"POST {PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n[".encode()
-    answers: list[bytes] = []
-    async with serving(receiver, timeout_graceful_shutdown=graceful) as port:
-        streams = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(5)]
-        for stream in streams:
-            await stream.send(head)
-        with anyio.fail_after(5):
-            while receiver.buffered < 5:  # every upload is in the app, waiting for its body
-                await anyio.sleep(0.005)
-    # leaving ``serving`` waited for the server to exit: every upload was answered by then
-    for stream in streams:
-        data = b""
-        with anyio.fail_after(5):
-            try:
-                while chunk := await stream.receive():
-                    data += chunk
-            except (anyio.EndOfStream, anyio.BrokenResourceError):
-                pass
-        answers.append(data.split(b" ", 2)[1])
-        await stream.aclose()
-    assert answers == ([b"408"] * 5 if graceful is None else [b"500"] * 5)
-    assert (receiver.buffered, receiver._deadlines._running) == (0, {})
+    """Every field of the real notification removed, nulled or replaced by anything, extra
+    fields added: 200, and the consumer gets a ThermostatEvent or an OtherEvent naming the
+    problem; never an exception out of ``events()``."""
+    body = delivery("fuzzed")
+    status = body[0]["data"]["chronothermostats"][0]
+    for path, value in edits:
+        target = status
+        try:
+            for key in path[:-1]:
+                target = target[key]
+            if value is DELETE:
+                del target[path[-1]]
+            else:
+                target[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    status["extra"] = {"field": [1, None]}
+
+    async def main() -> Any:
+        receiver = WebhookReceiver(SECRET)
+        assert (await call(receiver, json.dumps(body).encode())).status == 200
+        (event,) = await take(receiver, 1)
+        return event
+
+    event = anyio.run(main)
+    if isinstance(event, OtherEvent):
+        assert event.problem is not None
+        assert "chronothermostats[0]" in event.problem
+    else:
+        assert isinstance(event, ThermostatEvent)
+
+
+@pytest.mark.asyncio
+async def test_the_secret_is_compared_in_constant_time() -> None:
+    import hmac
+    from unittest import mock
+
+    receiver = WebhookReceiver(SECRET)
+    with mock.patch.object(hmac, "compare_digest", wraps=hmac.compare_digest) as compare:
+        for path in (f"/x/{SECRET[:-1]}", f"/x/{SECRET}x", "/x/", "/", PATH):
+            await call(receiver, b"[]", path=path)
+    assert compare.call_count == 5
+    assert all(c.args[1] == SECRET.encode() for c in compare.call_args_list)
