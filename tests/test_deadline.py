@@ -16,6 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from legrand_async._deadline import Deadlines
+from legrand_async.webhooks import WebhookReceiver
+
+from .webhook_helpers import SECRET, call
 
 
 @pytest.mark.asyncio
@@ -144,22 +147,9 @@ def test_under_trio_it_is_a_cancel_scope() -> None:
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_the_receiver_answers_408_on_both_backends(backend: str) -> None:
-    from legrand_async.webhooks import WebhookReceiver
-
     async def main() -> Any:
-        receiver = WebhookReceiver("s3cret-0123456789abcdef", read_timeout=1e-9)
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            await anyio.sleep_forever()
-            raise AssertionError  # pragma: no cover
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {"type": "http", "method": "POST", "path": "/s3cret-0123456789abcdef"}
-        await receiver({**scope, "headers": []}, receive, send)
-        return sent[0]["status"]
+        receiver = WebhookReceiver(SECRET, read_timeout=1e-9)
+        return (await call(receiver, None)).status  # a body that never comes
 
     assert anyio.run(main, backend=backend) == 408
 
@@ -323,33 +313,16 @@ def test_a_block_is_cut_off_exactly_when_its_deadline_has_passed(steps: list[Any
 def test_blocks_left_in_a_closed_loop_do_not_stop_the_next_loop() -> None:
     """A receiver outlives an event loop that was closed with a request still waiting in its
     body (a test suite's loop, a restarted app): the next loop's deadlines still fire."""
-    from legrand_async.webhooks import WebhookReceiver
-
-    secret = "s3cret-0123456789abcdef"
-    receiver = WebhookReceiver(secret, read_timeout=0.01)
-
-    async def request() -> int:
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            await anyio.sleep_forever()
-            raise AssertionError  # pragma: no cover
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {"type": "http", "method": "POST", "path": f"/{secret}", "headers": []}
-        await receiver(scope, receive, send)
-        return int(sent[0]["status"])
+    receiver = WebhookReceiver(SECRET, read_timeout=0.01)
 
     old = asyncio.new_event_loop()
-    stranded = old.create_task(request())
+    stranded = old.create_task(call(receiver, None))
     old.run_until_complete(asyncio.sleep(0))
     old.close()  # closed with the request inside its deadline
 
-    async def main() -> int:
+    async def main() -> int | None:
         with anyio.fail_after(5):
-            return await request()
+            return (await call(receiver, None)).status
 
     try:
         assert asyncio.run(main()) == 408
