@@ -78,7 +78,7 @@ _GONE = 0  # the client went away before its body was complete: refused without 
 _ORIGIN = re.compile(rb"[A-Za-z0-9.:-]{1,253}")
 #: Longer event ids are remembered by a digest, so a flood of huge ids costs no more memory.
 _LONGEST_ID = 128
-#: The most digits a Content-Length can have and still be compared (no server sends more).
+#: The most digits (leading zeros aside) a Content-Length is converted with; more is too large.
 _LENGTH_DIGITS = 18
 
 
@@ -339,9 +339,10 @@ class WebhookReceiver:
             return 0 if method == "OPTIONS" else 405
         for name, value in scope.get("headers", ()):
             if name == b"content-length":  # ASGI servers send header names in lowercase
-                digits = value.isdigit()
-                if digits and (len(value) > _LENGTH_DIGITS or int(value) > self.max_body):
-                    return 413
+                if value.isdigit():
+                    digits = value.lstrip(b"0")
+                    if len(digits) > _LENGTH_DIGITS or int(digits or b"0") > self.max_body:
+                        return 413
                 break
         return 0
 

@@ -84,6 +84,8 @@ async def test_a_cloudevents_delivery_is_acknowledged_and_given_raw() -> None:
 # ----------------------------------------------------------------------- headers that lie
 
 LENGTHS = [b"9" * 5000, b"9" * 19, b"1" + b"0" * 18, b"", b"abc", b"-1", b"+5", b"1 2", b"\xd9\xa3"]
+#: Lengths with leading zeros: as small as their value says.
+ZEROS = [b"0" * 5000 + b"2", b"0" * 30 + b"1000", b"000"]
 
 
 @pytest.mark.asyncio
@@ -93,6 +95,14 @@ async def test_a_content_length_of_any_shape_is_no_server_error(length: bytes) -
     receiver = WebhookReceiver(SECRET)
     answer = await call(receiver, BODY, headers=[(b"content-length", length)])
     assert answer.status == (413 if length.isdigit() else 200)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("length", ZEROS, ids=["5000 zeros", "30 zeros", "zeros"])
+async def test_a_content_length_with_leading_zeros_is_read_as_its_value(length: bytes) -> None:
+    receiver = WebhookReceiver(SECRET, max_body=1000)
+    answer = await call(receiver, b"[]", headers=[(b"content-length", length)])
+    assert answer.status == 200
 
 
 @pytest.mark.asyncio
