@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import attrs
@@ -12,7 +13,7 @@ from ._endpoints.smarther import SmartherAPI
 from ._routes import route
 from ._routing import Call, PathParam, opaque_id, uuid_id
 from ._single_flight import SingleFlight
-from .errors import Conflict, ResponseValidationError
+from .errors import Conflict, NotFound, ResponseValidationError
 from .models.smarther import Subscription, SubscriptionRequest, without_cloud_prefix
 
 __all__ = ["Smarther"]
@@ -107,7 +108,8 @@ class Smarther(SmartherAPI):
                 return sub.subscription_id
         for sub in listed:
             if not sub.plant_id and _url_key(sub.endpoint_url) == url:
-                await self._call(_UNSUBSCRIBE_LISTED, (plant_id, sub.subscription_id), None)
+                with contextlib.suppress(NotFound):  # removed meanwhile (by another client)
+                    await self._call(_UNSUBSCRIBE_LISTED, (plant_id, sub.subscription_id), None)
         return await self.subscribe(plant_id, endpoint_url)
 
     async def _list(self) -> list[Subscription]:

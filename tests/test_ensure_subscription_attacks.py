@@ -96,6 +96,22 @@ async def test_a_stale_one_listed_without_a_plant_is_removed_whatever_the_garbag
 
 
 @pytest.mark.asyncio
+async def test_a_stale_one_removed_meanwhile_by_another_client_is_no_error(
+    client: LegrandClient, mock: respx.MockRouter
+) -> None:
+    """Two processes on the 409 path remove the same stale subscription: one gets 404."""
+    mock.get(f"{SM}/subscription").respond(json=[sub(plant="", sid="stale")])
+    post = mock.post(f"{SM}/plants/{PLANT}/subscription")
+    post.side_effect = [
+        httpx.Response(409, json=CONFLICT),
+        httpx.Response(201, json={"subscriptionId": "fresh"}),
+    ]
+    gone = {"statusCode": 404, "message": "Subscription not found"}
+    mock.delete(f"{SM}/plants/{PLANT}/subscription/stale").respond(404, json=gone)
+    assert await client.smarther.ensure_subscription(PLANT, URL) == "fresh"
+
+
+@pytest.mark.asyncio
 async def test_a_listing_that_is_no_list_is_a_validation_error(
     client: LegrandClient, mock: respx.MockRouter
 ) -> None:
