@@ -258,15 +258,6 @@ class WebhookReceiver:
             self.invalid += 1
             return [other_event(item, problem="; ".join(exc.errors))]
 
-    def _put(self, body: bytes, index: int) -> None:
-        queue = self._queue
-        if not queue or queue[-1][0] is not body:
-            self._queued_bytes += len(body)
-        queue.append((body, index))
-        while len(queue) > self.queue_size or self._queued_bytes > self.queue_bytes:
-            self._take()
-            self.dropped += 1  # the oldest
-
     def _take(self) -> tuple[bytes, int]:
         queue = self._queue
         body, index = queue.popleft()
@@ -275,8 +266,11 @@ class WebhookReceiver:
         return body, index
 
     def _accept(self, body: bytes, items: list[dict[str, Any]]) -> str | None:
-        """Queue the events of a delivery; the validation code when it has one."""
+        """Queue the events of a delivery (the oldest go past the bounds); the validation code
+        when it has one."""
         now = self._monotonic()
+        queue = self._queue
+        counted = bool(queue) and queue[-1][0] is body  # a body's bytes count once
         code = None
         for index, item in enumerate(items):
             if is_validation(item):
@@ -288,8 +282,13 @@ class WebhookReceiver:
                 continue
             if not is_thermostat(item):
                 self.other += 1
-            self._put(body, index)
+            queue.append((body, index))
             self.received += 1
+        if not counted and queue and queue[-1][0] is body:
+            self._queued_bytes += len(body)
+        while len(queue) > self.queue_size or self._queued_bytes > self.queue_bytes:
+            self._take()
+            self.dropped += 1
         self._arrived.set()
         return code
 
@@ -307,6 +306,8 @@ class WebhookReceiver:
             message = await receive()
             if message["type"] == "http.request" and not message.get("more_body", False):
                 body: bytes | int = bytes(message.get("body", b""))  # all at once: usual
+            elif self._declared_too_large(scope):
+                body = 413  # refused before reading the rest
             else:
                 body = await self._chunks(message, receive)
         if deadline.expired:
@@ -329,22 +330,22 @@ class WebhookReceiver:
         await send({"type": "http.response.body", "body": answer})
 
     def _refusal(self, scope: MutableMapping[str, Any]) -> int:
-        """The status refusing a request from its scope alone (before any byte of its body is
-        read: a ``Content-Length`` over ``max_body`` is 413), or 0."""
+        """The status refusing a request from its scope alone, or 0 (POST and OPTIONS)."""
         last = scope.get("path", "").rstrip("/").rpartition("/")[2]
         if not hmac.compare_digest(last.encode("utf-8", "surrogatepass"), self._secret):
             return 404
         method = scope.get("method")
-        if method != "POST":
-            return 0 if method == "OPTIONS" else 405
+        return 0 if method == "POST" or method == "OPTIONS" else 405
+
+    def _declared_too_large(self, scope: MutableMapping[str, Any]) -> bool:
+        """Whether ``Content-Length`` says more than ``max_body`` (any number of digits)."""
         for name, value in scope.get("headers", ()):
             if name == b"content-length":  # ASGI servers send header names in lowercase
-                if value.isdigit():
-                    digits = value.lstrip(b"0")
-                    if len(digits) > _LENGTH_DIGITS or int(digits or b"0") > self.max_body:
-                        return 413
-                break
-        return 0
+                if not value.isdigit():
+                    return False  # the server's to refuse
+                digits = value.lstrip(b"0")
+                return len(digits) > _LENGTH_DIGITS or int(digits or b"0") > self.max_body
+        return False
 
     async def _allow_delivery(self, scope: MutableMapping[str, Any], send: Any) -> None:
         """The CloudEvents webhook handshake (HTTP OPTIONS): deliveries from the origin asked

@@ -81,22 +81,24 @@ class Answer:
 
 async def call(
     app: WebhookReceiver,
-    body: bytes | None = b"",
+    body: bytes | list[bytes] | None = b"",
     *,
     method: str = "POST",
     path: str = PATH,
     headers: Any = (),
 ) -> Answer:
-    """One request to ``app``; ``body=None`` sends headers only and then nothing, ever."""
+    """One request to ``app``: ``body`` in one message, a list of parts in as many, or None for
+    headers only and then nothing, ever (a receive past the last part never returns either)."""
+    parts = [body] if isinstance(body, bytes) else list(body or ())
     sent: list[dict[str, Any]] = []
     reads = 0
 
     async def receive() -> dict[str, Any]:
         nonlocal reads
         reads += 1
-        if body is None:
+        if reads > len(parts):
             await anyio.sleep_forever()
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": parts[reads - 1], "more_body": reads < len(parts)}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
