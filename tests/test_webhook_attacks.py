@@ -12,6 +12,7 @@ import socket
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,18 @@ from hypothesis import strategies as st
 from legrand_async.webhooks import OtherEvent, ThermostatEvent, WebhookReceiver
 
 from .conftest import PLANT
-from .webhook_helpers import BODY, EVENT, PATH, SECRET, call, delivery, drain, serving, take
+from .webhook_helpers import (
+    BODY,
+    EVENT,
+    PATH,
+    SECRET,
+    SECRETS,
+    call,
+    delivery,
+    drain,
+    serving,
+    take,
+)
 
 # --------------------------------------------------------------- the CloudEvents handshake
 
@@ -363,3 +375,29 @@ async def test_the_secret_is_compared_in_constant_time() -> None:
             await call(receiver, b"[]", path=path)
     assert compare.call_count == 5
     assert all(c.args[1] == SECRET.encode() for c in compare.call_args_list)
+
+
+# ------------------------------------------------------------------- secrets of every shape
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+async def test_end_to_end_every_accepted_secret_is_reachable_through_both_parsers(
+    http: str,
+) -> None:
+    """One server, one receiver per secret (mounted by index): each is reached at the URL its
+    secret percent-encoded gives, and refused when one character is off."""
+    from urllib.parse import quote
+
+    receivers = [WebhookReceiver(secret) for secret in SECRETS]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        index = int(scope["path"].split("/")[1]) if scope["type"] == "http" else 0
+        await receivers[index](scope, receive, send)
+
+    async with serving(app, http=http) as port, httpx.AsyncClient() as client:
+        for i, secret in enumerate(SECRETS):
+            url = f"http://127.0.0.1:{port}/{i}/hook/{quote(secret, safe='')}"
+            assert (await client.post(url, content=BODY)).status_code == 200, secret
+            assert (await client.post(url[:-1], content=BODY)).status_code == 404, secret
+    assert [r.received for r in receivers] == [1] * len(SECRETS)

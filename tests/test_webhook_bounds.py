@@ -27,7 +27,7 @@ from legrand_async.simulator import Simulator
 from legrand_async.webhooks import ThermostatEvent, WebhookReceiver
 
 from .conftest import load
-from .webhook_helpers import serving
+from .webhook_helpers import SECRETS, serving
 
 SECRET = "s3cret-0123456789abcdef"
 PATH = f"/legrand/hook/{SECRET}"
@@ -255,23 +255,6 @@ def test_bounds_must_be_sensible(options: dict[str, Any]) -> None:
 
 
 # -------------------------------------------------------------------------------- secrets
-
-#: Secrets of every shape the constructor accepts: each must be reachable at its URL.
-SECRETS = [
-    "with spaces in the middle 0123",
-    "   leading-and-trailing-blanks   ",
-    "percent%41sign-and-%2F-0123456789",
-    "%%%%%%%%%%%%%%%%",
-    "ünïcødé-sécret-✓-0123",
-    "emoji-🔑🏠-0123456789abc",
-    "query?and#hash&amp=1-0123",
-    "plus+and=equals;semi,colon-0123",
-    "back\\slash-and-\"quotes'-0123",
-    "tab\tand\nnewline-0123456789",
-    "nul\x00byte-0123456789abc",
-    "................",
-    "~!@$^*()[]{}|<>`-0123456789",
-]
 
 
 def _url(secret: str, base: str = "http://receiver.test/legrand/hook") -> str:

@@ -24,6 +24,23 @@ PATH = f"/legrand/hook/{SECRET}"
 EVENT = load("smarther_c2c_event.json")
 BODY = json.dumps(EVENT).encode()
 
+#: Secrets of every shape the constructor accepts: each must be reachable at its URL.
+SECRETS = [
+    "with spaces in the middle 0123",
+    "   leading-and-trailing-blanks   ",
+    "percent%41sign-and-%2F-0123456789",
+    "%%%%%%%%%%%%%%%%",
+    "ünïcødé-sécret-✓-0123",
+    "emoji-🔑🏠-0123456789abc",
+    "query?and#hash&amp=1-0123",
+    "plus+and=equals;semi,colon-0123",
+    "back\\slash-and-\"quotes'-0123",
+    "tab\tand\nnewline-0123456789",
+    "nul\x00byte-0123456789abc",
+    "................",
+    "~!@$^*()[]{}|<>`-0123456789",
+]
+
 
 @asynccontextmanager
 async def posting(receiver: WebhookReceiver, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
