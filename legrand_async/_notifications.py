@@ -102,9 +102,10 @@ def _int(text: str) -> int | float:
 
 
 def _text(text: str, where: str) -> Any:
-    """The JSON value of ``text``; ResponseValidationError at ``where`` when it is not JSON."""
+    """The JSON value of ``text`` (a leading byte order mark aside); ResponseValidationError at
+    ``where`` when it is not JSON."""
     try:
-        return json.loads(text, parse_int=_int)
+        return json.loads(text.removeprefix("\ufeff"), parse_int=_int)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise _invalid(where, "not JSON") from None
 
@@ -121,7 +122,7 @@ def load(body: bytes | str | Any) -> Any:
             pass
     if isinstance(body, bytes | bytearray | memoryview):
         try:
-            body = bytes(body).decode("utf-8-sig")  # a leading BOM is dropped
+            body = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
             raise _invalid("$", "not UTF-8") from None
     return _text(body, "$") if isinstance(body, str) else body

@@ -401,3 +401,18 @@ async def test_end_to_end_every_accepted_secret_is_reachable_through_both_parser
             assert (await client.post(url, content=BODY)).status_code == 200, secret
             assert (await client.post(url[:-1], content=BODY)).status_code == 404, secret
     assert [r.received for r in receivers] == [1] * len(SECRETS)
+
+
+@pytest.mark.parametrize("kind", ["bytes", "str", "memoryview"])
+def test_parse_notification_reads_a_byte_order_mark_and_huge_numbers(kind: str) -> None:
+    from legrand_async.webhooks import parse_notification
+
+    text = '\ufeff[{"id": "n", "eventType": "X", "data": {"n": ' + "7" * 5000 + "}}]"
+    body: Any = {
+        "bytes": text.encode(),
+        "str": text,
+        "memoryview": memoryview(text.encode()),
+    }[kind]
+    (event,) = parse_notification(body)
+    assert isinstance(event, OtherEvent)
+    assert event.data == {"n": float("7" * 5000)}
