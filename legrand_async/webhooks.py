@@ -147,7 +147,7 @@ class WebhookReceiver:
     """An ASGI app receiving Legrand's C2C deliveries; iterate :meth:`events` to consume them.
 
     - The path must end in ``secret`` (compared percent-decoded, in constant time), else 404;
-      only POST is accepted (405).
+      deliveries are POSTed, OPTIONS is CloudEvents' handshake (answered 200), else 405.
     - Every JSON array or object of events is acknowledged 200: thermostat notifications,
       Event Grid's validation handshake (answered with its code), and events the library does
       not model, which reach the consumer as :class:`OtherEvent` (counted in ``.other``).
