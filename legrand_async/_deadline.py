@@ -1,14 +1,17 @@
 """Deadlines cheap enough to put around every request body a server reads.
 
 ``with deadlines.start() as deadline: ...`` cuts the block off after ``deadlines.seconds``, and
-``deadline.expired`` tells afterwards. On asyncio an anyio cancel scope costs about 20 µs per
-request (measured under uvicorn, in the fresh task of each request: more than everything else
-the webhook receiver does) and even a timer per request about 4 µs, so there all the blocks of
-one :class:`Deadlines` share one timer: blocks start in deadline order, the timer fires at the
-earliest deadline, cancels the tasks whose deadline has passed (undone with
-``Task.uncancel()`` as ``asyncio.timeout`` does) and is set again for the next. Elsewhere (trio)
-each block gets an anyio cancel scope, which is cheap there. A deadline fires up to the time the
-event loop takes to run its timer late; never early.
+``deadline.expired`` tells afterwards. On asyncio an anyio cancel scope costs 10-12 µs per
+request (in the fresh task of each request, under uvicorn and uvloop: more than everything else
+the webhook receiver does, and the ack benchmark's aim is then missed), ``asyncio.timeout``
+about 6 µs and a timer per request 2-3 µs, so there all the blocks of one :class:`Deadlines`
+share one timer (about 1.3 µs a block): blocks start in deadline order, the timer fires at the
+earliest deadline, cancels the tasks whose deadline has passed (undone with ``Task.uncancel()``
+as ``asyncio.timeout`` does, so a cancellation from elsewhere is never swallowed) and is set
+again for the next. Elsewhere (trio) each block gets an anyio cancel scope, which is cheap
+there. A deadline fires up to the time the event loop takes to run its timer late; never early.
+One event loop at a time: blocks left in a loop that was closed are forgotten when the next
+loop starts one.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ class Deadlines:
         """A deadline ``seconds`` from now, for one ``with`` block."""
         return _Deadline(self)
 
+    def _restart(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A new event loop: the blocks the last one left (it is closed) are forgotten."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._running = {}
+        self._loop = loop
+
     def _expire(self) -> None:
         assert self._loop is not None
         self._timer = None
@@ -43,7 +54,7 @@ class Deadlines:
         running = self._running
         while running:
             deadline, when = next(iter(running.items()))
-            if when > now:
+            if when > now:  # also when the loop runs a timer early (within its clock resolution)
                 self._timer = self._loop.call_at(when, self._expire)
                 return
             del running[deadline]
@@ -72,10 +83,11 @@ class _Deadline:
         self._cancelling = task.cancelling()
         owner = self._owner
         loop = task.get_loop()
+        if owner._loop is not loop:
+            owner._restart(loop)
         when = loop.time() + owner.seconds
         owner._running[self] = when
-        if owner._timer is None or owner._loop is not loop:
-            owner._loop = loop
+        if owner._timer is None:
             owner._timer = loop.call_at(when, owner._expire)
         return self
 
@@ -95,7 +107,7 @@ class _Deadline:
             self.expired = self._scope.cancelled_caught
             return suppressed
         if not self.expired:
-            del self._owner._running[self]
+            self._owner._running.pop(self, None)  # gone if its loop was replaced
             return False
         # Synchronous on purpose: the timer only fires while the task waits inside the block,
         # so the cancellation it caused is always met there.

@@ -16,7 +16,7 @@ import attrs
 
 from ._converters import structure
 from .errors import ResponseValidationError
-from .models.smarther import CLOUD_PLANT_PREFIX, ChronothermostatStatus
+from .models.smarther import ChronothermostatStatus, without_cloud_prefix
 
 __all__ = [
     "OtherEvent",
@@ -94,8 +94,27 @@ def _invalid(path: str, problem: str) -> ResponseValidationError:
     return ResponseValidationError("the notification does not fit", errors=[f"{problem} @ {path}"])
 
 
+def _int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        return float(text)
+
+
+def _text(text: str, where: str) -> Any:
+    """The JSON value of ``text`` (a leading byte order mark aside); ResponseValidationError at
+    ``where`` when it is not JSON."""
+    try:
+        return json.loads(text.removeprefix("\ufeff"), parse_int=_int)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise _invalid(where, "not JSON") from None
+
+
 def load(body: bytes | str | Any) -> Any:
-    """The JSON value of ``body`` (bytes or text; anything else is taken as parsed already)."""
+    """The JSON value of ``body`` (bytes or text; anything else is taken as parsed already).
+
+    Any JSON is read: also NaN, integers of any length and a leading byte order mark.
+    """
     if _fast_loads is not None and type(body) is bytes:
         try:
             return _fast_loads(body)
@@ -106,12 +125,7 @@ def load(body: bytes | str | Any) -> Any:
             body = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
             raise _invalid("$", "not UTF-8") from None
-    if isinstance(body, str):
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise _invalid("$", "not JSON") from None
-    return body
+    return _text(body, "$") if isinstance(body, str) else body
 
 
 def event_items(data: Any) -> list[dict[str, Any]]:
@@ -162,8 +176,8 @@ def is_thermostat(item: dict[str, Any]) -> bool:
     payload = item.get("data", item)
     if type(payload) is str:
         try:
-            payload = json.loads(payload)
-        except (ValueError, RecursionError):
+            payload = _text(payload, "$")
+        except ResponseValidationError:
             return False  # read_event names the problem
     return type(payload) is dict and "chronothermostats" in payload
 
@@ -179,7 +193,7 @@ def _plant_id(item: dict[str, Any]) -> str | None:
 
 
 def _strip(plant_id: str | None) -> str | None:
-    return plant_id.removeprefix(CLOUD_PLANT_PREFIX) if plant_id else None
+    return without_cloud_prefix(plant_id) if plant_id else None
 
 
 def _time(value: Any, path: str) -> datetime | None:
@@ -236,10 +250,7 @@ def read_event(item: dict[str, Any], where: str = "$") -> list[WebhookEvent]:
         return []
     payload = item.get("data", item)
     if isinstance(payload, str):  # an envelope that carries data as JSON text
-        try:
-            payload = json.loads(payload)
-        except (ValueError, RecursionError):
-            raise _invalid(f"{where}.data", "not JSON") from None
+        payload = _text(payload, f"{where}.data")
     if not (isinstance(payload, dict) and "chronothermostats" in payload):
         return [other_event(item)]
     statuses = payload["chronothermostats"]

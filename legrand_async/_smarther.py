@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import attrs
 import httpx
 
+from ._converters import structure
 from ._endpoints.smarther import SmartherAPI
 from ._routes import route
 from ._routing import Call, PathParam, opaque_id, uuid_id
 from ._single_flight import SingleFlight
-from .errors import Conflict
-from .models.smarther import CLOUD_PLANT_PREFIX, Subscription, SubscriptionRequest
+from .errors import Conflict, NotFound, ResponseValidationError
+from .models.smarther import Subscription, SubscriptionRequest, without_cloud_prefix
 
 __all__ = ["Smarther"]
 
@@ -19,19 +23,38 @@ _UNSUBSCRIBE = route("smarther", "unsubscribe")
 _UNSUBSCRIBE_LISTED = attrs.evolve(
     _UNSUBSCRIBE, params=(_UNSUBSCRIBE.params[0], PathParam("subscription_id", opaque_id))
 )
+#: The subscription list as sent, read item by item (see :func:`_listed`).
+_LIST_AS_SENT = attrs.evolve(route("smarther", "list_subscriptions"), response=list[Any])
 
 
 def _plant_key(plant_id: str) -> str:
     """Plant ids as lists may send them: any case, with or without ``bs_cloud_``."""
-    key = plant_id.lower()
-    return key[len(CLOUD_PLANT_PREFIX) :] if key.startswith(CLOUD_PLANT_PREFIX) else key
+    return without_cloud_prefix(plant_id).lower()
 
 
 def _plant_arg(plant_id: object) -> str:
     """The plant's UUID, also when given as the server may list it (``bs_cloud_<uuid>``)."""
-    if isinstance(plant_id, str) and plant_id.lower().startswith(CLOUD_PLANT_PREFIX):
-        plant_id = plant_id[len(CLOUD_PLANT_PREFIX) :]
-    return uuid_id("plant_id", plant_id)
+    return uuid_id(
+        "plant_id", without_cloud_prefix(plant_id) if isinstance(plant_id, str) else plant_id
+    )
+
+
+def _listed(item: object) -> Subscription | None:
+    """A listed item as a subscription ``ensure_subscription`` can return or remove, else None.
+
+    The server's list may hold anything: an item without a subscription id and URL, or with an
+    id no path can carry, is skipped; one without ``plantId`` is listed without a plant.
+    """
+    if not isinstance(item, dict):
+        return None
+    if item.get("plantId") is None:
+        item = {**item, "plantId": ""}
+    try:
+        sub: Subscription = structure(item, Subscription)
+        opaque_id("subscription_id", sub.subscription_id)
+    except (ResponseValidationError, ValueError, TypeError):
+        return None
+    return sub
 
 
 def _url_key(url: str) -> object:
@@ -73,17 +96,23 @@ class Smarther(SmartherAPI):
         def ours(sub: Subscription) -> bool:
             return _plant_key(sub.plant_id) == plant and _url_key(sub.endpoint_url) == url
 
-        for sub in await self.list_subscriptions():
+        for sub in await self._list():
             if ours(sub):
                 return sub.subscription_id
         try:
             return await self.subscribe(plant_id, endpoint_url)
         except Conflict:
-            listed = await self.list_subscriptions()
+            listed = await self._list()
         for sub in listed:
             if ours(sub):  # made meanwhile (by another client): it is live, keep it
                 return sub.subscription_id
         for sub in listed:
             if not sub.plant_id and _url_key(sub.endpoint_url) == url:
-                await self._call(_UNSUBSCRIBE_LISTED, (plant_id, sub.subscription_id), None)
+                with contextlib.suppress(NotFound):  # removed meanwhile (by another client)
+                    await self._call(_UNSUBSCRIBE_LISTED, (plant_id, sub.subscription_id), None)
         return await self.subscribe(plant_id, endpoint_url)
+
+    async def _list(self) -> list[Subscription]:
+        """The subscriptions listed, without the items that are none (:func:`_listed`)."""
+        items = await self._call(_LIST_AS_SENT, (), None)
+        return [sub for sub in map(_listed, items) if sub is not None]

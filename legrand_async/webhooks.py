@@ -19,9 +19,11 @@ object of events; it reads the events into models only when the consumer takes t
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import math
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, MutableMapping
@@ -63,11 +65,21 @@ _JSON = (b"content-type", b"application/json")
 _REFUSALS = {
     400: b'{"result":1,"message":"not an Event Grid delivery"}',
     404: b'{"result":1,"message":"not found"}',
-    405: b'{"result":1,"message":"POST only"}',
+    405: b'{"result":1,"message":"POST only (OPTIONS for the CloudEvents handshake)"}',
     408: b'{"result":1,"message":"the body took too long"}',
     413: b'{"result":1,"message":"body too large"}',
     503: b'{"result":1,"message":"too many uploads in progress"}',
 }
+
+
+_ALLOW = (b"allow", b"POST, OPTIONS")
+_GONE = 0  # the client went away before its body was complete: refused without an answer
+#: An origin echoed in the CloudEvents handshake's answer (a host name); any other gets "*".
+_ORIGIN = re.compile(rb"[A-Za-z0-9.:-]{1,253}")
+#: Longer event ids are remembered by a digest, so a flood of huge ids costs no more memory.
+_LONGEST_ID = 128
+#: The most digits (leading zeros aside) a Content-Length is converted with; more is too large.
+_LENGTH_DIGITS = 18
 
 
 def _validation_answer(code: str) -> bytes:
@@ -83,7 +95,7 @@ class _Window:
     def __init__(self, size: int, seconds: float) -> None:
         self.size = size
         self.seconds = seconds
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: OrderedDict[str | bytes, float] = OrderedDict()  # id (or digest): when seen
 
     def seen(self, event_id: str, now: float) -> bool:
         """Whether ``event_id`` is in the window; it is added if not."""
@@ -91,9 +103,14 @@ class _Window:
         horizon = now - self.seconds
         while seen and next(iter(seen.values())) < horizon:
             seen.popitem(last=False)
-        if event_id in seen:
+        key: str | bytes = event_id
+        if len(event_id) > _LONGEST_ID:
+            key = hashlib.blake2b(
+                event_id.encode("utf-8", "surrogatepass"), digest_size=16
+            ).digest()
+        if key in seen:
             return True
-        seen[event_id] = now
+        seen[key] = now
         if len(seen) > self.size:
             seen.popitem(last=False)
         return False
@@ -130,16 +147,17 @@ class WebhookReceiver:
     """An ASGI app receiving Legrand's C2C deliveries; iterate :meth:`events` to consume them.
 
     - The path must end in ``secret`` (compared percent-decoded, in constant time), else 404;
-      only POST is accepted (405).
+      deliveries are POSTed, OPTIONS is CloudEvents' handshake (answered 200), else 405.
     - Every JSON array or object of events is acknowledged 200: thermostat notifications,
       Event Grid's validation handshake (answered with its code), and events the library does
       not model, which reach the consumer as :class:`OtherEvent` (counted in ``.other``).
       400 is for bodies that are not JSON or not events at all.
     - Bounded: a body over ``max_body`` bytes gets 413, one not complete within
       ``read_timeout`` seconds 408, and uploads in progress hold at most ``max_buffered`` bytes
-      together (past that 503). The queue holds ``queue_size`` events (the oldest are dropped
-      and counted in ``.dropped``); an event id seen in the last ``dedup_seconds`` (among the
-      last ``dedup_size`` ids) is not queued again (``.duplicates``).
+      together (past that 503). The queue holds ``queue_size`` events and ``queue_bytes`` bytes
+      of their bodies (past either the oldest are dropped and counted in ``.dropped``); an event
+      id seen in the last ``dedup_seconds`` (among the last ``dedup_size`` ids) is not queued
+      again (``.duplicates``).
     - The consumer never delays an answer: events are read into models when it takes them.
     """
 
@@ -149,6 +167,7 @@ class WebhookReceiver:
         *,
         max_body: int = 256 * 1024,
         queue_size: int = 1000,
+        queue_bytes: int = 16 * 1024 * 1024,
         dedup_seconds: float = 600.0,
         dedup_size: int = 10_000,
         read_timeout: float = 5.0,
@@ -162,9 +181,13 @@ class WebhookReceiver:
         self._dedup = _Window(
             _count("dedup_size", dedup_size, 1), _seconds("dedup_seconds", dedup_seconds)
         )
+        self.queue_size = _count("queue_size", queue_size, 1)
+        self.queue_bytes = _count("queue_bytes", queue_bytes, self.max_body)
         # (body, index of the event in it): bytes are smaller than parsed JSON and not tracked by
-        # the garbage collector; the consumer parses them again when it takes them.
-        self._queue: deque[tuple[bytes, int]] = deque(maxlen=_count("queue_size", queue_size, 1))
+        # the garbage collector; the consumer parses them again when it takes them. The events of
+        # one body are side by side, and its bytes count from its first to its last event.
+        self._queue: deque[tuple[bytes, int]] = deque()
+        self._queued_bytes = 0
         self._parsed: tuple[bytes, list[dict[str, Any]]] = (b"", [])  # the consumer's last body
         self._pending: deque[WebhookEvent] = deque()
         warm(ChronothermostatStatus)  # the first event taken must not wait for code generation
@@ -194,6 +217,11 @@ class WebhookReceiver:
         return len(self._queue)
 
     @property
+    def queued_bytes(self) -> int:
+        """Bytes of the bodies the queued events are in (at most ``queue_bytes``)."""
+        return self._queued_bytes
+
+    @property
     def buffered(self) -> int:
         """Bytes held by uploads in progress (at most ``max_buffered``)."""
         return self._buffered
@@ -215,7 +243,7 @@ class WebhookReceiver:
                 if pending:
                     yield pending.popleft()
                 else:
-                    pending.extend(self._read(*self._queue.popleft()))
+                    pending.extend(self._read(*self._take()))
             if self._arrived.is_set():  # only consumers renew it: an ack costs one set()
                 self._arrived = anyio.Event()
             await self._arrived.wait()
@@ -230,10 +258,19 @@ class WebhookReceiver:
             self.invalid += 1
             return [other_event(item, problem="; ".join(exc.errors))]
 
+    def _take(self) -> tuple[bytes, int]:
+        queue = self._queue
+        body, index = queue.popleft()
+        if not queue or queue[0][0] is not body:  # the last event of its body
+            self._queued_bytes -= len(body)
+        return body, index
+
     def _accept(self, body: bytes, items: list[dict[str, Any]]) -> str | None:
-        """Queue the events of a delivery; the validation code when it has one."""
+        """Queue the events of a delivery (the oldest go past the bounds); the validation code
+        when it has one."""
         now = self._monotonic()
         queue = self._queue
+        counted = bool(queue) and queue[-1][0] is body  # a body's bytes count once
         code = None
         for index, item in enumerate(items):
             if is_validation(item):
@@ -245,10 +282,13 @@ class WebhookReceiver:
                 continue
             if not is_thermostat(item):
                 self.other += 1
-            if len(queue) == queue.maxlen:
-                self.dropped += 1  # the deque drops the oldest
             queue.append((body, index))
             self.received += 1
+        if not counted and queue and queue[-1][0] is body:
+            self._queued_bytes += len(body)
+        while len(queue) > self.queue_size or self._queued_bytes > self.queue_bytes:
+            self._take()
+            self.dropped += 1
         self._arrived.set()
         return code
 
@@ -260,6 +300,8 @@ class WebhookReceiver:
         refused = self._refusal(scope)
         if refused:
             return await self._refuse(send, refused)
+        if scope["method"] == "OPTIONS":
+            return await self._allow_delivery(scope, send)
         with self._deadlines.start() as deadline:  # only what the answer needs from here on
             message = await receive()
             if message["type"] == "http.request" and not message.get("more_body", False):
@@ -288,24 +330,47 @@ class WebhookReceiver:
         await send({"type": "http.response.body", "body": answer})
 
     def _refusal(self, scope: MutableMapping[str, Any]) -> int:
-        """The status refusing a request from its scope alone, or 0."""
+        """The status refusing a request from its scope alone, or 0 (POST and OPTIONS)."""
         last = scope.get("path", "").rstrip("/").rpartition("/")[2]
         if not hmac.compare_digest(last.encode("utf-8", "surrogatepass"), self._secret):
             return 404
-        return 405 if scope.get("method") != "POST" else 0
+        method = scope.get("method")
+        return 0 if method == "POST" or method == "OPTIONS" else 405
 
     def _declared_too_large(self, scope: MutableMapping[str, Any]) -> bool:
+        """Whether ``Content-Length`` says more than ``max_body`` (any number of digits)."""
         for name, value in scope.get("headers", ()):
             if name == b"content-length":  # ASGI servers send header names in lowercase
-                return bool(value.isdigit() and int(value) > self.max_body)
+                if not value.isdigit():
+                    return False  # the server's to refuse
+                digits = value.lstrip(b"0")
+                return len(digits) > _LENGTH_DIGITS or int(digits or b"0") > self.max_body
         return False
+
+    async def _allow_delivery(self, scope: MutableMapping[str, Any], send: Any) -> None:
+        """The CloudEvents webhook handshake (HTTP OPTIONS): deliveries from the origin asked
+        about are allowed, at any rate."""
+        origin = b"*"
+        for name, value in scope.get("headers", ()):
+            if name == b"webhook-request-origin" and _ORIGIN.fullmatch(value):
+                origin = value
+        headers = [
+            (b"webhook-allowed-origin", origin),
+            (b"webhook-allowed-rate", b"*"),
+            _ALLOW,
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _refuse(self, send: Any, status: int) -> None:
         self.rejected += 1
+        if status == _GONE:
+            return  # nobody to answer (and ASGI servers may raise on a send)
         body = _REFUSALS[status]
         headers = [_JSON, (b"content-length", b"%d" % len(body))]
         if status == 405:
-            headers.append((b"allow", b"POST"))
+            headers.append(_ALLOW)
         elif status in (408, 413, 503):
             headers.append((b"connection", b"close"))  # the rest of the body is not read
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -325,7 +390,7 @@ class WebhookReceiver:
         try:
             while True:
                 if message["type"] != "http.request":
-                    return 400  # the client went away
+                    return _GONE  # the client went away
                 chunk = bytes(message.get("body", b""))
                 size += len(chunk)
                 if size > self.max_body:

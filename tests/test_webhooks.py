@@ -335,7 +335,7 @@ async def test_get_is_405() -> None:
     async with posting(receiver) as http:
         refused = await http.get(HOOK)
         assert refused.status_code == 405
-        assert refused.headers["allow"] == "POST"
+        assert refused.headers["allow"] == "POST, OPTIONS"
         assert (await http.get("http://receiver.test/nope")).status_code == 404  # no hint
 
 

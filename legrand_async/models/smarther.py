@@ -47,6 +47,13 @@ PROGRAM_RANGE = (0, 11)
 BOOST_MINUTES = (30, 60, 90)
 
 
+def without_cloud_prefix(plant_id: str) -> str:
+    """``plant_id`` without the ``bs_cloud_`` prefix (in any letter case) the cloud may add."""
+    if plant_id[: len(CLOUD_PLANT_PREFIX)].lower() == CLOUD_PLANT_PREFIX:
+        return plant_id[len(CLOUD_PLANT_PREFIX) :]
+    return plant_id
+
+
 class Function(LenientEnum):
     """What the thermostat does: heat or cool."""
 
