@@ -28,7 +28,7 @@ from typing import Any, Final
 import attrs
 
 from .._routes import route
-from ..models.smarther import CLOUD_PLANT_PREFIX
+from ..models.smarther import without_cloud_prefix
 
 __all__ = [
     "LISTING",
@@ -80,8 +80,8 @@ def _usable(name: str, value: object, checks: Iterable[object]) -> str:
 
 def plant_id(value: object) -> str:
     """The id to poll a plant listed as ``value`` (``bs_cloud_`` dropped); ValueError/TypeError."""
-    if isinstance(value, str) and value[: len(CLOUD_PLANT_PREFIX)].lower() == CLOUD_PLANT_PREFIX:
-        value = value[len(CLOUD_PLANT_PREFIX) :]
+    if isinstance(value, str):
+        value = without_cloud_prefix(value)
     return _usable("plant_id", value, _PLANT_CHECKS)
 
 
