@@ -149,7 +149,8 @@ def _program_numbers(strict: bool) -> Callable[[Any, type], list[int]]:
         numbers = []
         for item in value:
             if not isinstance(item, dict) or "number" not in item:
-                raise TypeError(f"expected a program object with a number, got {item!r}")
+                kind = type(item).__name__
+                raise TypeError(f"expected a program object with a number, got {kind}")
             if strict and item.keys() != {"number"}:
                 raise ValueError(f"unknown program keys {sorted(item.keys() - {'number'})}")
             numbers.append(_structure_int(item["number"], int))
