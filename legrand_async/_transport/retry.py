@@ -77,13 +77,22 @@ Outcome = httpx.Response | Exception
 RetryIf = Callable[[httpx.Request, Outcome], bool | None]
 
 
+def _number(name: str, value: object) -> float:
+    """``value`` if it is an int or a float (TypeError otherwise; ValueError for a bool)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, not a bool: {value!r}")
+    if not isinstance(value, int | float):
+        raise TypeError(f"{name} must be an int or a float, got {type(value).__name__}")
+    return value
+
+
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0:
+    if not _number(attribute.name, value) >= 0:
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value < _MAX_SECONDS:
+    if not 0 <= _number(attribute.name, value) < _MAX_SECONDS:
         raise ValueError(f"{attribute.name} must be seconds from 0 to 1e9, got {value!r}")
 
 

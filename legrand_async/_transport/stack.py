@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import httpx
@@ -19,7 +20,7 @@ from .bounded import DEFAULT_MAX_BODY_SIZE, BoundedTransport
 from .ratelimit import RateLimit, RateLimitTransport
 from .retry import RetryPolicy, RetryTransport
 
-__all__ = ["build_stack", "check_body_size"]
+__all__ = ["build_stack", "check_body_size", "check_timeout"]
 
 
 def check_body_size(value: object) -> int:
@@ -29,6 +30,32 @@ def check_body_size(value: object) -> int:
     if value < 1:
         raise ValueError(f"max_body_size must be >= 1 byte, got {value!r}")
     return value
+
+
+def check_timeout(value: object) -> float | httpx.Timeout | None:
+    """``timeout`` checked: None (no limit), seconds > 0, or an ``httpx.Timeout`` of such phases.
+
+    Zero, negative, NaN and infinite values are refused: each would fail every call or hide
+    "no limit", which is None.
+    """
+    phases: list[tuple[str, object]]
+    if isinstance(value, httpx.Timeout):
+        phases = [(f"timeout.{name}", seconds) for name, seconds in value.as_dict().items()]
+    else:
+        phases = [("timeout", value)]
+    for name, seconds in phases:
+        if seconds is None:
+            continue
+        if isinstance(seconds, bool):
+            raise ValueError(f"{name} must be seconds, not a bool: {seconds!r}")
+        if not isinstance(seconds, int | float):
+            raise TypeError(
+                f"{name} must be seconds (int or float), an httpx.Timeout or None, "
+                f"got {type(seconds).__name__}"
+            )
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"{name} must be finite seconds > 0 (None: no limit), got {seconds!r}")
+    return value  # type: ignore[return-value]  # checked above
 
 
 def build_stack(
