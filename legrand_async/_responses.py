@@ -6,7 +6,7 @@ transport; made here from the read body for a response that has none).
 
 from __future__ import annotations
 
-import traceback
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,12 +94,24 @@ def _scrubbed(exc: ResponseValidationError, secrets: list[str]) -> ResponseValid
     exc.errors = [scrub(error, secrets) for error in exc.errors]
     exc.message = scrub(exc.message, secrets)
     exc.args = (exc.message,)
-    cause = exc.__cause__
-    if cause is not None:
-        text = "".join(traceback.format_exception(cause))
-        if scrub(text, secrets) != text:  # the converter's error quotes the secret: left out
-            exc.__cause__, exc.__suppress_context__ = None, True
+    if any(scrub(text, secrets) != text for text in _texts(exc.__cause__)):
+        exc.__cause__, exc.__suppress_context__ = None, True  # it quotes a secret: left out
     return exc
+
+
+def _texts(error: BaseException | None) -> Iterator[str]:
+    """What a traceback of ``error`` prints of each exception in it (groups, notes, causes)."""
+    todo = [error] if error is not None else []
+    while todo:
+        error = todo.pop()
+        yield str(error)
+        yield from map(str, getattr(error, "__notes__", ()))
+        if isinstance(error, BaseExceptionGroup):
+            todo.extend(error.exceptions)
+        if error.__cause__ is not None:
+            todo.append(error.__cause__)
+        elif error.__context__ is not None and not error.__suppress_context__:
+            todo.append(error.__context__)
 
 
 def result_from_response(route: Route, response: httpx.Response) -> Any:
