@@ -344,12 +344,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
             or (policy.stop is not None and bool(policy.stop(state)))
         )
 
-    async def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        """Count and log the retry (the response is read and closed already, below)."""
         request: httpx.Request = state.args[0]
-        outcome = _outcome(state)
-        if isinstance(outcome, httpx.Response):
-            await outcome.aclose()  # its body was read below; release it before waiting
-        reason = _reason(outcome)
+        reason = _reason(_outcome(state))
         self.stats.retries[reason] += 1
         log.debug(
             "retrying %s %s after %s (attempt %d of %d) in %.3f s",
