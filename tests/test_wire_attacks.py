@@ -23,6 +23,7 @@ import pytest
 from legrand_async import (
     LegrandClient,
     LegrandError,
+    RateLimit,
     ResponseTooLarge,
     RetryPolicy,
     ServerError,
@@ -31,7 +32,7 @@ from legrand_async import (
 from legrand_async._transport.bounded import SLACK
 
 from .conftest import MODULE, PLANT, load
-from .wire_server import Connection, chunk, client_at, head, run_virtual, serve
+from .wire_server import Connection, WireServer, chunk, client_at, head, run_virtual, serve
 
 STATUS_BYTES = httpx.Response(200, json=load("smarther_status.json")).content
 HOOK = "https://example.org/hook"
@@ -365,3 +366,64 @@ def test_deflate_and_raw_deflate_on_the_wire() -> None:
 
         _, status, _, _ = attack(script, get_status)
         assert status.module_id == MODULE
+
+
+def test_a_redirect_is_not_followed() -> None:
+    async def moved(conn: Connection) -> None:
+        while True:
+            await conn.request()
+            await conn.send(
+                head("302 Found", length=0, extra="Location: https://evil.example/steal")
+            )
+
+    server, error, _, stats = attack(moved, get_status)
+    assert isinstance(error, LegrandError)
+    assert error.status_code == 302
+    assert stats.attempts == 1
+    assert len(server.requests) == 1  # nothing went to the Location, with or without the token
+
+
+def test_a_call_cancelled_at_any_moment_on_the_wire_leaves_no_connection_open() -> None:
+    """Over real sockets: a 503 whose body trickles, a backoff, then the answer; the caller
+    gives up after t seconds, for t every 10 ms until the call completes. Closing the client
+    then closes every connection the server saw, and the quota counts what was sent."""
+    error_body = b'{"statusCode": 503, "message": "busy"}'
+    failing = [True]
+
+    async def script(conn: Connection) -> None:
+        while True:
+            await conn.request()
+            if failing[0]:
+                failing[0] = False
+                await conn.send(head("503 Busy", length=len(error_body)))
+                await conn.trickle(error_body, every=0.01)
+            else:
+                await conn.send(head(length=len(STATUS_BYTES)) + STATUS_BYTES)
+
+    async def main(base_url: str) -> int:
+        for step in range(1000):
+            failing[0] = True
+            before = len(server.requests)
+            client = client_at(base_url, timeout=TIMEOUT, rate_limit=RateLimit(per_day=None))
+            status = None
+            with anyio.move_on_after(step * 0.01):
+                status = await client.smarther.get_status(PLANT, MODULE)
+            await client.aclose()
+            quota = client.quota
+            assert quota is not None
+            sent = len(server.requests) - before
+            assert sent <= quota.used_today <= sent + 1, step  # +1: sent, not read yet
+            if status is not None:
+                assert sent == 2
+                return step
+        raise AssertionError("the call never completed")
+
+    server = WireServer(script)
+
+    async def run() -> int:
+        result: int = await server.run(main)
+        return result
+
+    steps = run_virtual(run)
+    assert steps > 50  # cut in the 503's head, its body, the backoff, the second attempt
+    assert server.closed_by_client == server.connections

@@ -18,7 +18,7 @@ import trio.testing
 
 from legrand_async import LegrandClient, RetryPolicy
 
-from .conftest import KEY, TOKEN
+from .conftest import KEY, TOKEN, wire
 
 Script = Callable[["Connection"], Awaitable[None]]
 _GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
@@ -113,6 +113,7 @@ def client_at(base_url: str, **kwargs: Any) -> LegrandClient:
     kwargs.setdefault("rate_limit", None)
     kwargs.setdefault("retry", RetryPolicy(jitter=0))
     kwargs.setdefault("rng", random.Random(0))
+    kwargs.setdefault("transport", wire())  # the tests' shared SSL context: quick to make
     return LegrandClient(KEY, access_token=TOKEN, base_url=base_url, **kwargs)
 
 
