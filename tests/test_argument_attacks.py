@@ -279,24 +279,3 @@ def test_until_and_boost_start_at_the_ends_of_time_are_value_errors(moment: date
     ):
         with pytest.raises(ValueError, match=r"until|start"):
             build()
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize(
-    "moment",
-    [datetime(2026, 6, 1, 12, 0), datetime(2026, 6, 1, 12, 0, tzinfo=UTC)],
-    ids=["naive", "aware"],
-)
-async def test_naive_and_aware_times_both_go_out_as_wall_times(moment: datetime) -> None:
-    sent: list[bytes] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(request.content)
-        return httpx.Response(200)
-
-    async with LegrandClient(
-        KEY, access_token=TOKEN, transport=httpx.MockTransport(handler), clock=FakeClock()
-    ) as client:
-        await client.smarther.set_status(PLANT, MODULE, SetStatus.off(until=moment))
-        await client.smarther.set_status(PLANT, MODULE, SetStatus.boost(30, start=moment))
-    assert all(b'"2026-06-01T' in body for body in sent)

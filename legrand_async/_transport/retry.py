@@ -36,6 +36,7 @@ from tenacity.asyncio import AsyncRetrying
 from .._clock import Clock
 from .bounded import RETRY_AFTER
 from .classify import CLASSIFICATION, Classification, Kind
+from .numbers import real
 
 __all__ = [
     "ATTEMPTS",
@@ -83,22 +84,8 @@ Outcome = httpx.Response | httpx.HTTPError
 RetryIf = Callable[[httpx.Request, Outcome], bool | None]
 
 
-def _number(name: str, value: object) -> float:
-    """``value`` if it is an int or a float (TypeError otherwise; ValueError for a bool)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, not a bool: {value!r}")
-    if not isinstance(value, int | float):
-        raise TypeError(f"{name} must be an int or a float, got {type(value).__name__}")
-    return value
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not _number(attribute.name, value) >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
 def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= _number(attribute.name, value) < _MAX_SECONDS:
+    if not real(attribute.name, value, zero=True) < _MAX_SECONDS:
         raise ValueError(f"{attribute.name} must be seconds from 0 to 1e9, got {value!r}")
 
 
@@ -145,7 +132,7 @@ class RetryPolicy:
     max_attempts: int = attrs.field(default=4)
     initial_delay: float = attrs.field(default=0.5, validator=_seconds)
     max_delay: float = attrs.field(default=8.0, validator=_seconds)
-    jitter: float = attrs.field(default=0.25, validator=_non_negative)
+    jitter: float = attrs.field(default=0.25)
     max_retry_after: float = attrs.field(default=120.0, validator=_seconds)
     statuses: Mapping[int, float] = attrs.field(
         default=DEFAULT_STATUSES, converter=_statuses, hash=False
@@ -161,7 +148,7 @@ class RetryPolicy:
 
     @jitter.validator
     def _check_jitter(self, _: attrs.Attribute[float], value: float) -> None:
-        if value > 1:
+        if real("jitter", value, zero=True) > 1:
             raise ValueError(f"jitter must be between 0 and 1, got {value!r}")
 
 

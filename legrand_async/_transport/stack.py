@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import math
 import random
 
 import httpx
 
 from .._clock import Clock
 from .bounded import DEFAULT_MAX_BODY_SIZE, BoundedTransport
+from .numbers import real
 from .ratelimit import RateLimit, RateLimitTransport
 from .retry import RetryPolicy, RetryTransport
 
@@ -32,30 +32,18 @@ def check_body_size(value: object) -> int:
     return value
 
 
-def check_timeout(value: object) -> float | httpx.Timeout | None:
+def check_timeout(value: object) -> None:
     """``timeout`` checked: None (no limit), seconds > 0, or an ``httpx.Timeout`` of such phases.
 
     Zero, negative, NaN and infinite values are refused: each would fail every call or hide
     "no limit", which is None.
     """
-    phases: list[tuple[str, object]]
     if isinstance(value, httpx.Timeout):
-        phases = [(f"timeout.{name}", seconds) for name, seconds in value.as_dict().items()]
-    else:
-        phases = [("timeout", value)]
-    for name, seconds in phases:
-        if seconds is None:
-            continue
-        if isinstance(seconds, bool):
-            raise ValueError(f"{name} must be seconds, not a bool: {seconds!r}")
-        if not isinstance(seconds, int | float):
-            raise TypeError(
-                f"{name} must be seconds (int or float), an httpx.Timeout or None, "
-                f"got {type(seconds).__name__}"
-            )
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError(f"{name} must be finite seconds > 0 (None: no limit), got {seconds!r}")
-    return value  # type: ignore[return-value]  # checked above
+        for name, seconds in value.as_dict().items():
+            if seconds is not None:
+                real(f"timeout.{name}", seconds, zero=False)
+    elif value is not None:
+        real("timeout", value, zero=False)
 
 
 def build_stack(
