@@ -212,6 +212,36 @@ async def test_an_error_body_bomb_is_response_too_large_with_its_status(status: 
     assert peak < 3 * (1 << 20) + 2 * len(bomb)
 
 
+class Crumbs(httpx.AsyncByteStream):
+    """An endless body in two-byte chunks, each a bytes object of its own (as off a socket)."""
+
+    async def __aiter__(self) -> Any:
+        while True:
+            yield bytes(2)
+
+
+class Crumbling(httpx.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Crumbs())
+
+
+@pytest.mark.asyncio
+async def test_a_body_in_tiny_chunks_stays_within_a_few_times_the_cap() -> None:
+    cap = 1 << 20
+    tracemalloc.start()
+    try:
+        async with LegrandClient(
+            KEY, access_token=TOKEN, transport=Crumbling(), rate_limit=None, clock=FakeClock(),
+            max_body_size=cap,
+        ) as client:
+            with pytest.raises(ResponseTooLarge):
+                await client.smarther.get_status(PLANT, MODULE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * cap  # 500,000 chunks kept as a list of them took about 20 times the cap
+
+
 # --- the cap, to the byte ------------------------------------------------------------------------
 
 
