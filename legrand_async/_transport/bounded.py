@@ -41,7 +41,7 @@ RETRY_AFTER: Final = "legrand_async.retry_after"
 #: How much later than the timeout an attempt is cut off: httpx's own timeout of the same length
 #: for a phase fires first and keeps its name, so a connect or pool timeout (nothing was sent)
 #: is still retried on every route; a trickle ends at the timeout plus this.
-SLACK: Final = 0.05
+SLACK: Final = 0.01
 
 
 def attempt_timeout(request: httpx.Request) -> float:
