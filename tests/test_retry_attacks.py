@@ -433,3 +433,39 @@ def _off() -> Any:
     from legrand_async import SetStatus
 
     return SetStatus.off()
+
+
+def test_a_call_cancelled_natively_at_any_step_closes_every_response() -> None:
+    """The same, cancelled by asyncio's own ``task.cancel()`` (as ``asyncio.timeout`` and
+    ``asyncio.wait_for`` do) after k event-loop steps, for every k until the call completes."""
+    import asyncio
+
+    async def main() -> None:
+        for k in range(2000):
+            wire = Wire(*scenario())
+            limiter = RateLimit(per_day=500, max_concurrency=1)
+            client = client_of(wire, FakeClock(), rate_limit=limiter, retry=RetryPolicy(jitter=0))
+            task = asyncio.ensure_future(client.smarther.get_status(PLANT, MODULE))
+            for _ in range(k):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                done = False
+            else:
+                done = True
+            assert wire.open_streams == 0, k
+            quota = client.quota
+            assert quota is not None
+            assert quota.used_today == len(wire.requests), k
+            wire.answers = [OK]
+            async with asyncio.timeout(5):
+                await client.smarther.get_status(PLANT, MODULE)
+            await client.aclose()
+            if done:
+                assert k > 40
+                return
+        raise AssertionError("the call never completed")
+
+    asyncio.run(main())
