@@ -8,6 +8,7 @@ JSON-escaped (``\\u0041``), repr-escaped; :func:`scrub` finds it behind every on
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -47,9 +48,11 @@ def refuse_control_characters(name: str, value: str) -> None:
 
 
 def _forms(secret: str) -> set[str]:
-    """The ways a secret shows up in an exception's text: as is, URL-encoded, repr-escaped."""
+    """The ways a secret shows up in an exception's text: as is, URL-encoded, repr-escaped,
+    JSON-escaped (other encodings are undone by :func:`_replace` before it looks again)."""
     as_bytes = repr(secret.encode("utf-8", "backslashreplace"))[2:-1]
     forms = {secret, quote(secret, safe=""), quote_plus(secret), repr(secret)[1:-1], as_bytes}
+    forms.update(json.dumps(secret, ensure_ascii=escape)[1:-1] for escape in (True, False))
     return {form for form in forms if form}
 
 

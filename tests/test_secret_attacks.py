@@ -226,13 +226,13 @@ UNICODE_SECRETS = st.text(
 )
 
 
+#: Text around an echo; not ending in a backslash, which would escape the echo's own first
+#: backslash and make it another string (a backslash, then "u0041").
+BEFORE = st.text(max_size=20).filter(lambda text: not text.endswith("\\"))
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    SECRETS | UNICODE_SECRETS,
-    st.sampled_from(list(FORMS)),
-    st.text(max_size=20),
-    st.text(max_size=20),
-)
+@given(SECRETS | UNICODE_SECRETS, st.sampled_from(list(FORMS)), BEFORE, st.text(max_size=20))
 def test_scrub_finds_a_secret_behind_any_form(
     secret: str, form: str, before: str, after: str
 ) -> None:
