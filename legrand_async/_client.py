@@ -28,7 +28,7 @@ from ._transport.classify import EXPECTS_JSON
 from ._transport.client import ClientTransport
 from ._transport.ratelimit import Quota, RateLimit
 from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy
-from ._transport.stack import build_stack
+from ._transport.stack import build_stack, check_timeout
 from ._version import __version__
 from .errors import TransportError
 
@@ -42,6 +42,29 @@ _JSON: Final = "application/json"
 def _url(base_url: str, route: Route, args: tuple[object, ...]) -> httpx.URL:
     """The checked request URL, memoised: parsing a URL costs more than the rest of a call."""
     return httpx.URL(base_url + route.render_path(args))
+
+
+def _checked_base_url(base_url: object) -> str:
+    """``base_url`` without its final slash; TypeError / ValueError unless it is one to append
+    paths to: absolute http(s), a host, no user info, query or fragment, a port 1..65535."""
+    if not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
+    try:
+        url = httpx.URL(base_url)
+        host, port = url.host, url.port
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are UnicodeErrors
+        raise ValueError(f"base_url is not a valid URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not host:
+        raise ValueError("base_url must be an absolute http(s) URL")
+    if "%" in host and ":" not in host:  # httpx percent-encodes a space; an IPv6 zone keeps %
+        raise ValueError("base_url has no valid host name")
+    if "?" in base_url or "#" in base_url:
+        raise ValueError("base_url must not have a query or a fragment: paths are appended")
+    if url.userinfo:  # it would show in repr and logs, and send no credentials we know of
+        raise ValueError("base_url must not carry a user name or password")
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"base_url has no valid port ({port})")
+    return base_url.rstrip("/")
 
 
 class _Default:
@@ -95,14 +118,8 @@ class LegrandClient:
             raise ValueError("pass http_client or transport, not both")
         if not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        if not isinstance(base_url, str):
-            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
-        url = httpx.URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("base_url must be an absolute http(s) URL")
-        if "?" in base_url or "#" in base_url:
-            raise ValueError("base_url must not have a query or a fragment: paths are appended")
-        self._base_url = str(base_url).rstrip("/")
+        self._base_url = _checked_base_url(base_url)
+        check_timeout(timeout)
         self._clock: Clock = clock if clock is not None else SystemClock()
         wire: httpx.AsyncBaseTransport
         if http_client is not None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, Union
 
 import attrs
 import cattrs
-from cattrs.cols import list_structure_factory
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .errors import ResponseValidationError
@@ -149,7 +149,8 @@ def _program_numbers(strict: bool) -> Callable[[Any, type], list[int]]:
         numbers = []
         for item in value:
             if not isinstance(item, dict) or "number" not in item:
-                raise TypeError(f"expected a program object with a number, got {item!r}")
+                kind = type(item).__name__
+                raise TypeError(f"expected a program object with a number, got {kind}")
             if strict and item.keys() != {"number"}:
                 raise ValueError(f"unknown program keys {sorted(item.keys() - {'number'})}")
             numbers.append(_structure_int(item["number"], int))
@@ -221,6 +222,30 @@ def _field_overrides(strict: bool) -> dict[tuple[type, str], dict[str, Any]]:
     }
 
 
+#: How many paths a ResponseValidationError lists at most (and bad items of a list looked at).
+MAX_ERRORS = 10
+
+
+def _list_error(
+    value: list[Any], tp: type, item: Callable[[Any, type], Any], item_type: Any
+) -> IterableValidationError:
+    """Why ``value`` is not a ``tp``: its first :data:`MAX_ERRORS` bad items, with their index.
+
+    Not every bad item: 100,000 of them would cost seconds of CPU to tell.
+    """
+    errors: list[Exception] = []
+    for index, element in enumerate(value):
+        try:
+            item(element, item_type)
+        except Exception as exc:
+            note = IterableValidationNote(f"Structuring {tp} @ index {index}", index, item_type)
+            exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+            errors.append(exc)
+            if len(errors) == MAX_ERRORS:
+                break
+    return IterableValidationError(f"While structuring {tp!r}", errors, tp)
+
+
 def make_converter(*, strict: bool = False) -> cattrs.Converter:
     """A converter for every model; ``strict`` forbids keys the models do not know."""
     converter = cattrs.Converter(forbid_extra_keys=strict)
@@ -235,12 +260,20 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         }
 
     def list_factory(cls: type) -> Callable[[Any, type], Any]:
-        items = list_structure_factory(cls, converter)
+        (item_type,) = typing.get_args(cls)
+        try:
+            item: Callable[[Any, type], Any] = converter.get_structure_hook(item_type)
+        except RecursionError:  # a model that holds itself: bind late
+            item = converter.structure
 
         def structure_list(value: Any, tp: type) -> Any:
             if not isinstance(value, list):  # cattrs would iterate a string or a dict's keys
                 raise TypeError(f"expected a list, got {type(value).__name__}")
-            return items(value, tp)
+            try:
+                return [item(element, item_type) for element in value]
+            except Exception:  # noqa: S110 - told below, item by item
+                pass
+            raise _list_error(value, tp, item, item_type)
 
         return structure_list
 
@@ -292,6 +325,8 @@ def structure(data: Any, cls: Any, *, converter: cattrs.Converter = _CONVERTER) 
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         errors = cattrs.transform_error(exc, path="$")
+        if len(errors) > MAX_ERRORS:  # a list of 100,000 bad items: say where the first ones are
+            errors[MAX_ERRORS:] = ["and more"]
         raise ResponseValidationError("the response does not fit the model", errors=errors) from exc
 
 

@@ -6,6 +6,7 @@ transport; made here from the read body for a response that has none).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 
 from ._converters import structure
 from ._routing import Route
-from ._secrets import request_secrets, scrub_json
+from ._secrets import printable, request_secrets, scrub, scrub_json
 from ._transport.classify import CLASSIFICATION, Classification, Kind, classify, parse_error_body
 from ._transport.headers import request_id
 from .errors import (
@@ -54,15 +55,16 @@ def error_from_response(response: httpx.Response, *, now: datetime, attempts: in
     status = record.status
     if record.kind is Kind.TOO_LARGE:
         return _too_large(record)
-    message, body = record.message, record.body
+    message = record.message or response.reason_phrase or f"HTTP {status}"
+    code, body, rid = record.code, record.body, request_id(response.headers)
     secrets = request_secrets(response.request)
-    if secrets:
-        message, body = scrub_json(message, secrets), scrub_json(body, secrets)
-    message = (message or response.reason_phrase or f"HTTP {status}")[:_MAX_TEXT]
+    if secrets:  # whatever the server wrote may echo them: its message, code, request id, body
+        message, code, body, rid = scrub_json([message, code, body, rid], secrets)
+    message = printable(message)[:_MAX_TEXT]
     details: dict[str, Any] = {
         "status_code": status,
-        "code": record.code,
-        "request_id": request_id(response.headers),
+        "code": code,
+        "request_id": rid,
         "body": body,
         "attempts": attempts,
         "retry_after": record.retry_after,
@@ -83,6 +85,33 @@ def _unwrap(data: Any, path: tuple[str | int, ...]) -> Any:
                 "the response does not fit the model", errors=[f"required value missing @ {where}"]
             ) from None
     return data
+
+
+def _scrubbed(exc: ResponseValidationError, secrets: list[str]) -> ResponseValidationError:
+    """``exc`` without the request's secrets the body echoed (in its paths or its cause)."""
+    if not secrets:
+        return exc
+    exc.errors = [scrub(error, secrets) for error in exc.errors]
+    exc.message = scrub(exc.message, secrets)
+    exc.args = (exc.message,)
+    if any(scrub(text, secrets) != text for text in _texts(exc.__cause__)):
+        exc.__cause__, exc.__suppress_context__ = None, True  # it quotes a secret: left out
+    return exc
+
+
+def _texts(error: BaseException | None) -> Iterator[str]:
+    """What a traceback of ``error`` prints of each exception in it (groups, notes, causes)."""
+    todo = [error] if error is not None else []
+    while todo:
+        error = todo.pop()
+        yield str(error)
+        yield from map(str, getattr(error, "__notes__", ()))
+        if isinstance(error, BaseExceptionGroup):
+            todo.extend(error.exceptions)
+        if error.__cause__ is not None:
+            todo.append(error.__cause__)
+        elif error.__context__ is not None and not error.__suppress_context__:
+            todo.append(error.__context__)
 
 
 def result_from_response(route: Route, response: httpx.Response) -> Any:
@@ -118,7 +147,7 @@ def result_from_response(route: Route, response: httpx.Response) -> Any:
         return result
     except ResponseValidationError as exc:
         exc.status_code = status
-        raise
+        raise _scrubbed(exc, request_secrets(response.request))  # noqa: B904 - exc itself
     except RecursionError:
         raise ResponseValidationError(
             "the response does not fit the model: nested too deeply", status_code=status

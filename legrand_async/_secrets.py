@@ -1,22 +1,29 @@
 """Secrets at the edges: refuse control characters where they enter, scrub them from error text.
 
-One place for both rules, used by the client core (subscription key, bearer token), the token
-flow (client secret, code, refresh token), token parsing and the token stores.
+One place for these rules, used by the client core (subscription key, bearer token), the token
+flow (client secret, code, refresh token), token parsing and the token stores. A server may
+echo a secret in any form: as is, percent-encoded (any case, any subset of its characters),
+JSON-escaped (``\\u0041``), repr-escaped; :func:`scrub` finds it behind every one of them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 import httpx
 
 __all__ = ["printable", "refuse_unsafe_characters", "request_secrets", "scrub", "scrub_json"]
 
 _HIDDEN = "***"
+_JSON_ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))')
+_JSON_CHARS = dict(zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True))
+_PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2})+")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 #: Characters no secret holds: controls (CR, LF, NUL, DEL, C1...), invisible formatting (zero
@@ -46,10 +53,10 @@ def refuse_unsafe_characters(name: str, value: str, *, header: bool = True) -> N
 
 def _forms(secret: str) -> set[str]:
     """The ways a secret shows up in an exception's text: as is, URL-encoded, repr-escaped,
-    JSON-escaped (a body quoted inside another)."""
+    JSON-escaped (other encodings are undone by :func:`_replace` before it looks again)."""
     as_bytes = repr(secret.encode("utf-8", "backslashreplace"))[2:-1]
     forms = {secret, quote(secret, safe=""), quote_plus(secret), repr(secret)[1:-1], as_bytes}
-    forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms.update(json.dumps(secret, ensure_ascii=escape)[1:-1] for escape in (True, False))
     return {form for form in forms if form}
 
 
@@ -58,10 +65,43 @@ def _all_forms(secrets: Iterable[str]) -> list[str]:
     return sorted(forms, key=len, reverse=True)  # longest first: no half-hidden secret
 
 
-def _replace(text: str, forms: list[str]) -> str:
+def _hide(text: str, forms: list[str]) -> str:
     for form in forms:
         text = text.replace(form, _HIDDEN)
     return text
+
+
+def _json_char(match: re.Match[str]) -> str:
+    code, simple = match.groups()
+    return chr(int(code, 16)) if code else _JSON_CHARS[simple]
+
+
+def _json_unescaped(text: str) -> str:
+    text = _JSON_ESCAPE.sub(_json_char, text)
+    if _SURROGATE.search(text):  # "\\ud83d\\ude00" is one character, as JSON means it
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _percent_unescaped(text: str) -> str:
+    return _PERCENT.sub(lambda m: unquote(m[0], errors="replace"), text)
+
+
+#: What undoes each layer of encoding, applied in turn (4 layers deep at most).
+_LAYERS = (_json_unescaped, _percent_unescaped) * 4
+
+
+def _replace(text: str, forms: list[str]) -> str:
+    """``text`` with every form hidden; decoded, if that is what it takes to hide one."""
+    text = _hide(text, forms)
+    plain, found = text, False
+    for undo in _LAYERS:
+        if "\\" not in plain and "%" not in plain:
+            break
+        decoded = undo(plain)
+        plain = _hide(decoded, forms)
+        found = found or plain != decoded  # a secret hid behind this layer
+    return plain if found else text
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

@@ -165,6 +165,8 @@ def test_an_until_that_is_not_a_datetime_is_a_type_error() -> None:
         SetStatus.off(until=datetime(1000, 1, 2)),
         SetStatus.boost(90, start=datetime(9999, 12, 29)),
         SetStatus.manual(20, until=datetime(9999, 12, 29, tzinfo=timezone(timedelta(hours=-23)))),
+        SetStatus.off(until=datetime(2026, 6, 1, 12)),  # naive: a wall time as it is
+        SetStatus.boost(30, start=datetime(2026, 6, 1, 12, tzinfo=UTC)),  # aware
     ],
 )
 async def test_the_edges_of_the_range_format_and_are_sent(status: SetStatus) -> None:

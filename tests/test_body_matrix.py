@@ -11,6 +11,7 @@ never with a secret in the error's text.
 from __future__ import annotations
 
 import gzip
+import json
 import random
 
 import httpx
@@ -58,6 +59,22 @@ BODIES: dict[str, tuple[bytes, dict[str, str]]] = {
     "gzip of nested lists": (
         gzip.compress(b"[" * DEEP + b"]" * DEEP),
         {"Content-Encoding": "gzip"},
+    ),
+    "NaN": (b'{"plants": [NaN], "chronothermostats": [NaN], "statusCode": NaN, "message": 1}', {}),
+    "Infinity": (b"[Infinity, -Infinity]", {}),
+    "1e400": (b'{"plants": 1e400, "statusCode": 1e400, "message": 1e400}', {}),
+    "a 5,000-digit integer": (b'{"statusCode": ' + b"9" * 5000 + b', "plants": []}', {}),
+    "utf-16 with a BOM": ('{"message": "x", "plants": [{}]}'.encode("utf-16"), {}),
+    "utf-8 BOM": (b'\xef\xbb\xbf{"plants": "x", "message": "y"}', {}),
+    "surrogate in utf-8 bytes": (b'{"message": "\xed\xa0\x80", "plants": []}', {}),
+    "lone surrogate escapes": (b'{"message": "\\ud800", "plants": [{"id": "\\udfff"}]}', {}),
+    "duplicate keys": (b'{"plants": [], "plants": 7, "message": "a", "message": "b"}', {}),
+    "a JSON string of JSON": (json.dumps(json.dumps({"plants": [], "message": "x"})).encode(), {}),
+    "terminal escapes": (b'{"message": "\\u001b[2J\\u001b]0;x\\u0007\\r", "code": "\\u001b"}', {}),
+    "2,000 objects": (b"[" + b"{}," * 2_000 + b"{}]", {}),
+    "errors[] nested 100,000 deep": (
+        b'{"errors": [{"userMessage": ' + b"[" * DEEP + b"]" * DEEP + b"}]}",
+        {},
     ),
 }
 STATUSES = (200, 201, 204, 400, 401, 403, 404, 406, 408, 409, 429, 430, 469, 486, 500, 503)
@@ -115,6 +132,8 @@ def check(result: object, status: int, where: str) -> str:
     assert KEY not in text, where
     assert TOKEN not in text, where
     assert len(text) < 1000, where
+    assert "\x1b" not in text, where  # server text cannot drive a terminal
+    text.encode("utf-8")  # nor break a UTF-8 log (no lone surrogate)
     if isinstance(result, APIError):
         assert result.status_code == status, where
         assert KEY not in repr(result.body), where  # kept bodies are shallow: repr works

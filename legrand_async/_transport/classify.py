@@ -37,6 +37,8 @@ EXPECTS_JSON: Final = "legrand_async.expects_json"
 MAX_DEPTH: Final = 64
 _MESSAGE_KEYS: Final = ("message", "Message", "userMessage", "internalMessage", "error_description")
 _MAX_SCAN: Final = 64 * 1024  # how much of an error body is searched for the gateway's texts
+_MAX_ERROR: Final = 64 * 1024  # error bodies longer than this are kept as text, not parsed
+_MAX_DIGITS: Final = 4300  # CPython's default int_max_str_digits
 
 
 class Kind(enum.Enum):
@@ -84,10 +86,25 @@ def _too_deep(value: Any, limit: int) -> bool:
     return True
 
 
+def _int(digits: str) -> int:
+    if len(digits) > _MAX_DIGITS:  # whatever sys.set_int_max_str_digits says: int() is O(n²)
+        raise ValueError(f"an integer of more than {_MAX_DIGITS} digits")
+    return int(digits)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: Strict JSON: no NaN or Infinity, no integer longer than :data:`_MAX_DIGITS` digits.
+_DECODER: Final = json.JSONDecoder(parse_int=_int, parse_constant=_not_json)
+
+
 def _loads(content: bytes) -> Any:
-    """Parsed JSON; ValueError when it is not JSON, or too deep to parse."""
+    """Parsed JSON; ValueError when it is not JSON (RFC 8259: invalid UTF-8, NaN...), or too
+    deep to parse. UTF-16 and UTF-32 (told by their first bytes) and a UTF-8 BOM are read."""
     try:
-        return json.loads(content)
+        return _DECODER.decode(content.decode(json.detect_encoding(content)))
     except RecursionError:
         raise ValueError("nested too deeply") from None
 
@@ -98,11 +115,13 @@ def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]
     Smarther / door entry / API Management ``{"statusCode", "message"}``; Home + Control
     ``{"errors": [{"userMessage", "internalMessage", "code"}]}``; OAuth ``{"error",
     "error_description"}``; anything else (not JSON, invalid UTF-8, nested more than
-    :data:`MAX_DEPTH` levels) falls back to the text.
+    :data:`MAX_DEPTH` levels, longer than 64 KiB) falls back to the text.
     """
     if not content.strip():
         return None, None, None
     try:
+        if len(content) > _MAX_ERROR:  # real ones are a few hundred bytes; parsing costs more
+            raise ValueError("too long to parse")
         body = _loads(content)
         if _too_deep(body, MAX_DEPTH):
             raise ValueError("nested too deeply")
@@ -173,12 +192,17 @@ def classify(
     kind: Kind | None = None,
     why: str | None = None,
 ) -> Classification:
-    """The record of one response; ``kind`` forces TOO_LARGE or UNDECODABLE (no body), ``why``."""
+    """The record of one response; ``kind`` forces TOO_LARGE or UNDECODABLE (no body), ``why``.
+
+    A 2xx whose body the caller does not read is OK whatever the body is.
+    """
+    if 200 <= status < 300 and not expects_json:
+        return Classification(status, Kind.OK)
     if kind is not None:
         wait = None if 200 <= status < 300 else parse_retry_after(headers, None, now)
         return Classification(status, kind, retry_after=wait, message=why)
     if 200 <= status < 300:
-        if not expects_json or not content or content.isspace():
+        if not content or content.isspace():
             return Classification(status, Kind.OK)
         try:
             return Classification(status, Kind.OK, body=_loads(content))

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-__all__ = ["QUOTA_TEXT", "parse_quota_reset", "parse_retry_after", "request_id"]
+from .._secrets import printable
+
+__all__ = ["MAX_REQUEST_ID", "QUOTA_TEXT", "parse_quota_reset", "parse_retry_after", "request_id"]
 
 #: What API Management's daily-quota answer says (lowercase), whatever its status.
 QUOTA_TEXT = "out of call volume quota"
@@ -23,6 +25,8 @@ _REPLENISHED = re.compile(
     r"replenished in (?:(\d{1,3})\.)?(\d{1,3}):(\d{2}):(\d{2})", re.IGNORECASE
 )
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ms-request-id", "apim-request-id")
+#: The longest request id kept.
+MAX_REQUEST_ID = 128
 
 
 def _seconds(value: str) -> float | None:
@@ -84,9 +88,12 @@ def parse_quota_reset(text: str | None, now: datetime) -> datetime | None:
 
 
 def request_id(headers: Mapping[str, str]) -> str | None:
-    """The request id the gateway or backend attached to a response, if any."""
+    """The request id the gateway or backend attached to a response, if any.
+
+    At most :data:`MAX_REQUEST_ID` characters (ids are a few dozen), control characters escaped.
+    """
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value:
-            return value
+            return printable(value[:MAX_REQUEST_ID])
     return None

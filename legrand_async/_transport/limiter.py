@@ -20,6 +20,7 @@ from .._clock import Clock, SystemClock
 from ..errors import QuotaExhausted
 from .day_count import MAX_EXHAUSTION, Charge, DayCount
 from .day_window import later, utc, window_start
+from .numbers import real
 from .quota_store import QuotaStore
 from .quota_sync import QuotaSync
 
@@ -40,22 +41,6 @@ class Quota:
     paused_until: datetime | None
     per_second: float | None
     per_day: int | None
-
-
-def _real(name: str, value: object, *, zero: bool) -> float:
-    """A finite int or float, > 0 (or >= 0 with ``zero``; -0.0 is 0.0)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, not a bool: {value!r}")
-    if not isinstance(value, int | float):
-        raise TypeError(f"{name} must be an int or a float, got {type(value).__name__}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond float's range
-        number = math.inf
-    if not (math.isfinite(number) and (number >= 0 if zero else number > 0)):
-        bound = ">= 0" if zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return value + 0.0 if isinstance(value, float) else value
 
 
 def _count(name: str, value: object) -> None:
@@ -125,14 +110,14 @@ class RateLimit:
         flush_delay: float = 1.0,
     ) -> None:
         if per_second is not None:
-            per_second = _real("per_second", per_second, zero=False)
+            per_second = real("per_second", per_second, zero=False)
         if per_day is not None:
             _count("per_day", per_day)
-        max_wait = _real("max_wait", max_wait, zero=True)
+        max_wait = real("max_wait", max_wait, zero=True)
         if max_concurrency is not None:
             _count("max_concurrency", max_concurrency)
         _reset_time(day_resets_at)
-        flush_delay = _real("flush_delay", flush_delay, zero=True)
+        flush_delay = real("flush_delay", flush_delay, zero=True)
         if store is not None and not isinstance(store, QuotaStore):
             raise TypeError(f"store must be a QuotaStore (load and save), got {store!r}")
         if clock is not None:

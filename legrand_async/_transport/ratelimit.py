@@ -61,12 +61,8 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         elif record.status == 429 and record.retry_after is not None:
             limit.pause(record.retry_after, cap=self._max_pause)
         if record.kind is Kind.QUOTA or record.status == 429:
-            try:
-                await limit.flush()  # a restart must not spend a call to learn it again
-            except BaseException:  # cancelled: the answer is not handed up, so close it
-                await response.aclose()
-                raise
-        return response
+            await limit.flush()  # a restart must not spend a call to learn it again
+        return response  # read and closed by the bounded layer: nothing to release if cancelled
 
     async def aclose(self) -> None:
         await self._wrapped.aclose()

@@ -10,7 +10,13 @@ outside tenacity, and only when its outcome needs a retry is a copy of the prepa
 ``AsyncRetrying`` made (a fresh one per call, as tenacity keeps its state per object). It is
 handed that first outcome as its attempt 1 and goes on from there, so every decision of every
 attempt is tenacity's. Decisions read the response's :class:`~.classify.Classification` (status,
-kind, ``Retry-After``), never the body.
+kind, ``Retry-After``), never the body. Tenacity measures time with ``time.monotonic``; its
+state is set from the client's clock instead (the first attempt's start, each outcome), so
+``stop_after_delay`` counts the time the client's clock says, fake or not.
+
+Only what the wire gave is retried: a response or an ``httpx`` error. Anything else raised
+below (the limiter's ``QuotaExhausted``, a bug) ends the call as it is, without asking the rules
+or the user's predicate; so does an exception the predicate raises.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from tenacity.asyncio import AsyncRetrying
 from .._clock import Clock
 from .bounded import RETRY_AFTER
 from .classify import CLASSIFICATION, Classification, Kind
+from .numbers import real
 
 __all__ = [
     "ATTEMPTS",
@@ -72,18 +79,13 @@ _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # A 2xx whose body could not be read as JSON: retried like a dropped connection.
 _BROKEN: Final = frozenset({Kind.MALFORMED, Kind.UNDECODABLE})
 
-Outcome = httpx.Response | Exception
+Outcome = httpx.Response | httpx.HTTPError
 #: ``retry_if(request, outcome)``: True retries, False does not, None leaves it to the rules.
 RetryIf = Callable[[httpx.Request, Outcome], bool | None]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
 def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value < _MAX_SECONDS:
+    if not real(attribute.name, value, zero=True) < _MAX_SECONDS:
         raise ValueError(f"{attribute.name} must be seconds from 0 to 1e9, got {value!r}")
 
 
@@ -121,15 +123,16 @@ class RetryPolicy:
     status's minimum wait (486: 10 s, 408: 3 s), or what the server asked (``Retry-After``,
     "Try again in N seconds.") if longer. A wait longer than ``max_retry_after`` is not slept:
     the error is raised at once (``.retry_after`` says the server's wait). ``stop``, a tenacity
-    stop strategy, may end retries sooner than ``max_attempts``. ``retry_if(request, outcome)``
-    (a response or an httpx exception) returning True or False overrides the rules for that
-    attempt; None leaves it to them.
+    stop strategy, may end retries sooner than ``max_attempts`` (its delays count on the
+    client's clock). ``retry_if(request, outcome)`` (a response or an httpx exception) returning
+    True or False overrides the rules for that attempt; None leaves it to them; an exception it
+    raises ends the call as it is. The limiter's ``QuotaExhausted`` is never retried.
     """
 
     max_attempts: int = attrs.field(default=4)
     initial_delay: float = attrs.field(default=0.5, validator=_seconds)
     max_delay: float = attrs.field(default=8.0, validator=_seconds)
-    jitter: float = attrs.field(default=0.25, validator=_non_negative)
+    jitter: float = attrs.field(default=0.25)
     max_retry_after: float = attrs.field(default=120.0, validator=_seconds)
     statuses: Mapping[int, float] = attrs.field(
         default=DEFAULT_STATUSES, converter=_statuses, hash=False
@@ -145,7 +148,7 @@ class RetryPolicy:
 
     @jitter.validator
     def _check_jitter(self, _: attrs.Attribute[float], value: float) -> None:
-        if value > 1:
+        if real("jitter", value, zero=True) > 1:
             raise ValueError(f"jitter must be between 0 and 1, got {value!r}")
 
 
@@ -166,7 +169,7 @@ class Stats:
 
 def _reason(outcome: Outcome) -> str:
     """The cause of a retry, as counted in ``Stats.retries`` and logged."""
-    if isinstance(outcome, Exception):
+    if isinstance(outcome, httpx.HTTPError):
         return type(outcome).__name__
     record: Classification = outcome.extensions[CLASSIFICATION]
     return record.kind.value if record.kind in _BROKEN else str(record.status)
@@ -179,7 +182,7 @@ def _outcome(state: tenacity.RetryCallState) -> Outcome:
     if error is None:
         result: httpx.Response = future.result()
         return result
-    assert isinstance(error, Exception)
+    assert isinstance(error, httpx.HTTPError)  # anything else is not retried
     return error
 
 
@@ -208,6 +211,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._wrapped = wrapped
         self._policy = policy
+        self._clock = clock
         self._rng = rng
         self.stats = stats if stats is not None else Stats()
         # No predicate and no 2xx retried by status: an OK 2xx needs no more thought.
@@ -224,17 +228,19 @@ class RetryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         request.extensions[ATTEMPTS] = 1
+        started = self._clock.monotonic()
         first: Outcome
         try:
             first = await self._send(request)
-        except Exception as exc:
+        except httpx.HTTPError as exc:
             if not self._wants_retry(request, exc):
                 raise
             first = exc
         else:
             if not self._wants_retry(request, first):
                 return first  # the success path: tenacity is not involved
-        result: httpx.Response = await self._retrying.copy()(self._again, request, [first])
+        retrying = self._retrying.copy()
+        result: httpx.Response = await retrying(self._again, request, [first], started)
         return result
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -250,11 +256,14 @@ class RetryTransport(httpx.AsyncBaseTransport):
         stats.statuses[response.status_code] += 1
         return response
 
-    async def _again(self, request: httpx.Request, first: list[Outcome]) -> httpx.Response:
-        """Tenacity's attempt: the first outcome (already had), then real attempts."""
+    async def _again(
+        self, request: httpx.Request, first: list[Outcome], started: float
+    ) -> httpx.Response:
+        """Tenacity's attempt: the first outcome (already had, begun at ``started`` on the
+        client's clock), then real attempts."""
         if first:
             outcome = first.pop()
-            if isinstance(outcome, Exception):
+            if isinstance(outcome, httpx.HTTPError):
                 raise outcome
             return outcome
         request.extensions[ATTEMPTS] += 1
@@ -270,7 +279,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             if verdict is not None:
                 return bool(verdict)
         idempotent = request.extensions.get(IDEMPOTENT, request.method in _SAFE_METHODS)
-        if isinstance(outcome, Exception):
+        if isinstance(outcome, httpx.HTTPError):
             sent = isinstance(outcome, _MAYBE_SENT)
             return isinstance(outcome, _NOT_SENT) or (idempotent and sent)
         record = outcome.extensions[CLASSIFICATION]
@@ -283,12 +292,14 @@ class RetryTransport(httpx.AsyncBaseTransport):
     # --- tenacity strategies ----------------------------------------------------------------
 
     def _retry(self, state: tenacity.RetryCallState) -> bool:
+        state.start_time = state.args[2]  # tenacity's times on the client's clock
+        state.outcome_timestamp = self._clock.monotonic()
         if state.attempt_number == 1:
             return True  # the first outcome: decided before tenacity was built
         assert state.outcome is not None
         error = state.outcome.exception()
-        if error is not None and not isinstance(error, Exception):
-            return False  # cancelled, or the interpreter is exiting: never retried
+        if error is not None and not isinstance(error, httpx.HTTPError):
+            return False  # the limiter refused, a bug, a cancellation: never retried
         return self._wants_retry(state.args[0], _outcome(state))
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -320,12 +331,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
             or (policy.stop is not None and bool(policy.stop(state)))
         )
 
-    async def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        """Count and log the retry (the response is read and closed already, below)."""
         request: httpx.Request = state.args[0]
-        outcome = _outcome(state)
-        if isinstance(outcome, httpx.Response):
-            await outcome.aclose()  # its body was read below; release it before waiting
-        reason = _reason(outcome)
+        reason = _reason(_outcome(state))
         self.stats.retries[reason] += 1
         log.debug(
             "retrying %s %s after %s (attempt %d of %d) in %.3f s",

@@ -16,10 +16,11 @@ import httpx
 
 from .._clock import Clock
 from .bounded import DEFAULT_MAX_BODY_SIZE, BoundedTransport
+from .numbers import real
 from .ratelimit import RateLimit, RateLimitTransport
 from .retry import RetryPolicy, RetryTransport
 
-__all__ = ["build_stack", "check_body_size"]
+__all__ = ["build_stack", "check_body_size", "check_timeout"]
 
 
 def check_body_size(value: object) -> int:
@@ -29,6 +30,20 @@ def check_body_size(value: object) -> int:
     if value < 1:
         raise ValueError(f"max_body_size must be >= 1 byte, got {value!r}")
     return value
+
+
+def check_timeout(value: object) -> None:
+    """``timeout`` checked: None (no limit), seconds > 0, or an ``httpx.Timeout`` of such phases.
+
+    Zero, negative, NaN and infinite values are refused: each would fail every call or hide
+    "no limit", which is None.
+    """
+    if isinstance(value, httpx.Timeout):
+        for name, seconds in value.as_dict().items():
+            if seconds is not None:
+                real(f"timeout.{name}", seconds, zero=False)
+    elif value is not None:
+        real("timeout", value, zero=False)
 
 
 def build_stack(
