@@ -45,7 +45,6 @@ if importlib.util.find_spec("legrand_async") is None:
 
 from legrand_async import ChronothermostatStatus, RateLimit, ThermostatPoller  # noqa: E402
 from legrand_async._converters import structure  # noqa: E402
-from legrand_async.models.smarther import Module, Plant, Topology  # noqa: E402
 
 MB = 1024 * 1024
 RSS_AIM_MB = 50.0
@@ -93,7 +92,7 @@ def payload(plant: str, module: str, temperature: float, stamp: str) -> dict[str
 
 
 class StubSmarther:
-    """The three Smarther calls the poller makes, answered at once."""
+    """The Smarther calls the poller makes (discovery through the route table), answered at once."""
 
     def __init__(self, plants: int, per_plant: int, *, fresh: bool) -> None:
         self.plants = [str(uuid.UUID(int=p + 1, version=4)) for p in range(plants)]
@@ -116,15 +115,19 @@ class StubSmarther:
                 for i in range(50)
             ]
 
-    async def list_plants(self) -> list[Plant]:
-        return [Plant(id=plant, name=f"Plant {i}") for i, plant in enumerate(self.plants)]
-
-    async def get_topology(self, plant_id: str) -> Topology:
-        modules = [
-            Module(id=m, name=f"Room {i}", device="chronothermostat")
-            for i, m in enumerate(self.modules[plant_id])
-        ]
-        return Topology(id=plant_id, name="Plant", modules=modules)
+    async def _call(self, route: Any, args: tuple[object, ...], body: object) -> Any:
+        """Discovery's route calls (the plant list and topologies, read entry by entry)."""
+        if route.name == "list_plants":
+            data: Any = [{"id": plant, "name": f"Plant {i}"} for i, plant in enumerate(self.plants)]
+        else:
+            modules = self.modules[str(args[0])]
+            data = {
+                "modules": [
+                    {"id": m, "name": f"Room {i}", "device": "chronothermostat"}
+                    for i, m in enumerate(modules)
+                ]
+            }
+        return structure(data, route.response)
 
     async def get_status(self, plant_id: str, module_id: str) -> ChronothermostatStatus:
         self.reads += 1
