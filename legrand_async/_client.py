@@ -18,9 +18,9 @@ from ._endpoints.door_entry import DoorEntryAPI
 from ._endpoints.home_control import HomeControlAPI
 from ._endpoints.multisocket import MultisocketAPI
 from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
-from ._responses import error_from_response, result_from_response
+from ._responses import error_from_exception, error_from_response, result_from_response
 from ._routing import Route
-from ._secrets import refuse_unsafe_characters, request_secrets, scrub
+from ._secrets import refuse_unsafe_characters
 from ._smarther import Smarther
 from ._transport.body import ACCEPT_ENCODING
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
@@ -29,8 +29,8 @@ from ._transport.client import ClientTransport
 from ._transport.ratelimit import Quota, RateLimit
 from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy
 from ._transport.stack import build_stack, check_timeout
+from ._urls import checked_url
 from ._version import __version__
-from .errors import TransportError
 
 __all__ = ["DEFAULT_BASE_URL", "LegrandClient"]
 
@@ -42,29 +42,6 @@ _JSON: Final = "application/json"
 def _url(base_url: str, route: Route, args: tuple[object, ...]) -> httpx.URL:
     """The checked request URL, memoised: parsing a URL costs more than the rest of a call."""
     return httpx.URL(base_url + route.render_path(args))
-
-
-def _checked_base_url(base_url: object) -> str:
-    """``base_url`` without its final slash; TypeError / ValueError unless it is one to append
-    paths to: absolute http(s), a host, no user info, query or fragment, a port 1..65535."""
-    if not isinstance(base_url, str):
-        raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
-    try:
-        url = httpx.URL(base_url)
-        host, port = url.host, url.port
-    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are UnicodeErrors
-        raise ValueError(f"base_url is not a valid URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not host:
-        raise ValueError("base_url must be an absolute http(s) URL")
-    if "%" in host and ":" not in host:  # httpx percent-encodes a space; an IPv6 zone keeps %
-        raise ValueError("base_url has no valid host name")
-    if "?" in base_url or "#" in base_url:
-        raise ValueError("base_url must not have a query or a fragment: paths are appended")
-    if url.userinfo:  # it would show in repr and logs, and send no credentials we know of
-        raise ValueError("base_url must not carry a user name or password")
-    if port is not None and not 0 < port < 65536:
-        raise ValueError(f"base_url has no valid port ({port})")
-    return base_url.rstrip("/")
 
 
 class _Default:
@@ -118,7 +95,8 @@ class LegrandClient:
             raise ValueError("pass http_client or transport, not both")
         if not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        self._base_url = _checked_base_url(base_url)
+        checked_url("base_url", base_url)
+        self._base_url = base_url.rstrip("/")
         check_timeout(timeout)
         self._clock: Clock = clock if clock is not None else SystemClock()
         wire: httpx.AsyncBaseTransport
@@ -178,14 +156,9 @@ class LegrandClient:
         )
         try:
             response = await self._http.send(request)
-        except httpx.TransportError as exc:
-            attempts = request.extensions.get(ATTEMPTS, 1)
-            text = scrub(str(exc), request_secrets(request))
-            raise TransportError(
-                f"{route.method} {url.path} failed after {attempts} attempt(s): "
-                f"{type(exc).__name__}: {text}",
-                attempts=attempts,
-            ) from (exc if text == str(exc) else None)  # a cause echoing a secret stays out
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            error = error_from_exception(exc, request)
+            raise error from error.__cause__
         if 200 <= response.status_code < 300:
             return result_from_response(route, response)
         raise error_from_response(

@@ -6,7 +6,7 @@ transport; made here from the read body for a response that has none).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +17,22 @@ from ._routing import Route
 from ._secrets import printable, request_secrets, scrub, scrub_json
 from ._transport.classify import CLASSIFICATION, Classification, Kind, classify, parse_error_body
 from ._transport.headers import request_id
+from ._transport.retry import ATTEMPTS
 from .errors import (
     LegrandError,
     ResponseTooLarge,
     ResponseValidationError,
     ServerQuotaExhausted,
+    TransportError,
     error_class,
 )
 
-__all__ = ["error_from_response", "parse_error_body", "result_from_response"]
+__all__ = [
+    "error_from_exception",
+    "error_from_response",
+    "parse_error_body",
+    "result_from_response",
+]
 
 _MAX_TEXT = 500
 
@@ -42,6 +49,33 @@ def _classification(response: httpx.Response, now: datetime | None) -> Classific
         )
     assert isinstance(record, Classification)
     return record
+
+
+def error_from_exception(
+    exc: httpx.HTTPError,
+    request: httpx.Request,
+    *,
+    secrets: Iterable[str] = (),
+    undecodable: type[ResponseValidationError] = ResponseValidationError,
+) -> LegrandError:
+    """The documented error for an httpx exception out of the stack: a :class:`TransportError`,
+    or ``undecodable`` for a body a decoding wire (respx, say) could not decode; its text is
+    scrubbed of the request's secrets and ``secrets``. Raise it ``from error.__cause__``."""
+    hidden = [*request_secrets(request), *secrets]
+    text = printable(scrub(str(exc), hidden))
+    error: LegrandError
+    if isinstance(exc, httpx.DecodingError):
+        error = undecodable(f"the response body could not be decoded: {text}")
+    else:
+        attempts = request.extensions.get(ATTEMPTS, 1)
+        error = TransportError(
+            f"{request.method} {request.url.path} failed after {attempts} attempt(s): "
+            f"{type(exc).__name__}: {text}",
+            attempts=attempts,
+        )
+    if text == str(exc):  # a cause echoing a secret stays out of the chain
+        error.__cause__ = exc
+    return error
 
 
 def _too_large(record: Classification) -> ResponseTooLarge:

@@ -31,6 +31,7 @@ from legrand_async import (
     MemoryTokenStore,
     OAuth2Auth,
     OAuthApp,
+    QuotaExhausted,
     RateLimited,
     ReauthorizationRequired,
     RedirectUriMismatch,
@@ -322,6 +323,15 @@ def test_authorization_url_without_scopes(clock: FakeClock) -> None:
         ({"auth_url": "http://partners-login.eliotbylegrand.com", "transport": wire()}, ValueError),
         ({"auth_url": None}, TypeError),
         ({"auth_url": b"https://partners-login.eliotbylegrand.com"}, TypeError),
+        ({"redirect_uri": "https://app.exa mple.org/callback"}, ValueError),
+        ({"scopes": ["comfort.read", 3]}, TypeError),
+        ({"scopes": ["comfort.read", " "]}, TypeError),
+        ({"retry": {"max_attempts": 2}}, TypeError),
+        ({"timeout": -1}, ValueError),
+        ({"timeout": 0}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": "20"}, TypeError),
+        ({"timeout": httpx.Timeout(5, read=-1)}, ValueError),
     ],
 )
 def test_oauth_app_bad_construction(kwargs: dict[str, Any], error: type[Exception]) -> None:
@@ -1029,6 +1039,31 @@ async def test_401_about_the_subscription_key_does_not_refresh(
     assert "subscription key" in str(exc)
     assert refresh.call_count == 0
     assert data.call_count == 1
+
+
+@pytest.mark.asyncio
+async def test_401_with_the_gateway_s_quota_text_does_not_refresh(
+    app: OAuthApp, router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """A refresh would rotate the login for nothing: the quota is spent, not the token."""
+    refresh = router.post(TOKEN_URL).respond(json=grant(AT2, RT2))
+    quota = {
+        "statusCode": 401,
+        "message": "Out of call volume quota. Quota will be replenished in 01:00:00.",
+    }
+    data = router.get(PLANTS_URL).respond(401, json=quota)
+    store = MemoryTokenStore(token(clock, AT1, RT1, 3600))
+    async with oauth_client(app, store) as (client, _):
+        exc = await raises(QuotaExhausted, client.smarther.list_plants())
+    assert exc.status_code == 401
+    assert refresh.call_count == 0
+    assert data.call_count == 1
+    assert (await store.load()).refresh_token == RT1
+
+
+def test_scopes_from_a_generator_are_kept(clock: FakeClock) -> None:
+    app = OAuthApp(CLIENT_ID, CLIENT_SECRET, REDIRECT, scopes=(s for s in ("comfort.read",)))
+    assert app.scopes == ("comfort.read",)
 
 
 @pytest.mark.asyncio

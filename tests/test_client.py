@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from legrand_async import LegrandClient, RetryPolicy
+from legrand_async import LegrandClient, ResponseValidationError, RetryPolicy
 
 from .conftest import BASE, CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load
 
@@ -158,3 +158,20 @@ async def test_stats_count_attempts_statuses_and_retries(
     assert dict(stats.errors) == {"ConnectError": 1}
     assert dict(stats.retries) == {"ConnectError": 1, "486": 1}
     assert stats.retried == 2
+
+
+@pytest.mark.asyncio
+async def test_a_body_a_decoding_wire_cannot_decode_is_a_documented_error(
+    mock: respx.MockRouter,
+) -> None:
+    """respx (or any wire that decodes bodies itself) raises httpx.DecodingError on a body that
+    is not in the Content-Encoding it claims: the client maps it like the bounded reader does."""
+    route = mock.get(CHRONO).respond(
+        200, stream=httpx.ByteStream(b"not gzip"), headers={"Content-Encoding": "gzip"}
+    )
+    async with LegrandClient(subscription_key=KEY, access_token=TOKEN) as client:
+        with pytest.raises(ResponseValidationError, match="could not be decoded") as info:
+            await client.smarther.get_status(PLANT, MODULE)
+    assert route.call_count == 1
+    assert TOKEN not in str(info.value)
+    assert KEY not in str(info.value)

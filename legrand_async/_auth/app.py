@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import random
 import secrets
 from collections.abc import Sequence
@@ -14,12 +13,14 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import httpx
 
 from .._clock import Clock, SystemClock
-from .._responses import parse_error_body
+from .._responses import error_from_exception
 from .._secrets import printable, refuse_unsafe_characters, scrub
 from .._transport.borrowed import Borrowed
+from .._transport.classify import CLASSIFICATION, EXPECTS_JSON, Classification, Kind
 from .._transport.headers import request_id
-from .._transport.retry import ATTEMPTS, IDEMPOTENT, RETRY_AFTER, RetryPolicy
-from .._transport.stack import build_stack
+from .._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy
+from .._transport.stack import build_stack, check_timeout
+from .._urls import checked_url
 from ..errors import (
     AuthError,
     AuthorizationCodeExpired,
@@ -30,7 +31,6 @@ from ..errors import (
     StateMismatch,
     TokenRateLimited,
     TokenServerError,
-    TransportError,
 )
 from .token import Token, token_from_response
 
@@ -76,13 +76,15 @@ class OAuthApp:
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{name} must be a non-empty string")
             refuse_unsafe_characters(name, value, header=False)  # both go in the form
-        redirect = httpx.URL(redirect_uri) if isinstance(redirect_uri, str) else None
-        if redirect is None or redirect.scheme not in ("http", "https") or not redirect.host:
-            raise ValueError(
-                "redirect_uri must be an absolute http(s) URL (a registered Reply URL)"
-            )
+        checked_url("redirect_uri", redirect_uri, query=True)  # a registered Reply URL
         if isinstance(scopes, str):
             raise TypeError("scopes is a sequence of scope names, not a string")
+        scopes = tuple(scopes)
+        if not all(isinstance(scope, str) and scope.strip() for scope in scopes):
+            raise TypeError("scopes holds scope names: non-empty strings")
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        check_timeout(timeout)
         self.client_id = client_id.strip()
         self._client_secret = client_secret.strip()
         self.redirect_uri = redirect_uri
@@ -156,31 +158,29 @@ class OAuthApp:
                 f"{self.auth_url}/token",
                 data=form,
                 headers={"Accept": "application/json"},
-                extensions={IDEMPOTENT: False},  # a code is single-use, a refresh token rotates
+                # A code is single-use and a refresh token rotates: never re-sent after a read
+                # fault. The answer is parsed once, in the transport's classification.
+                extensions={IDEMPOTENT: False, EXPECTS_JSON: True},
             )
             hidden = (self._client_secret, *secret_values)
             try:
                 response = await http.send(request)
-            except httpx.TransportError as exc:
-                text = scrub(str(exc), hidden)
-                raise TransportError(
-                    f"POST {self.auth_url}/token failed: {type(exc).__name__}: {text}",
-                    attempts=request.extensions.get(ATTEMPTS, 1),
-                ) from (exc if text == str(exc) else None)  # a cause echoing a secret stays out
-            except httpx.DecodingError as exc:  # e.g. "Content-Encoding: gzip" over plain bytes
-                raise InvalidTokenResponse(
-                    f"the token response could not be decoded: {scrub(str(exc), hidden)}"
-                ) from None
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                error = error_from_exception(
+                    exc, request, secrets=hidden, undecodable=InvalidTokenResponse
+                )
+                raise error from error.__cause__
         now = self.clock.now()
+        record: Classification = response.extensions[CLASSIFICATION]
         if response.status_code != 200:
-            raise token_error(response, secrets=hidden)
-        try:
-            data = json.loads(response.content)
-        except (ValueError, RecursionError):
+            raise token_error(response, record, secrets=hidden)
+        data = record.body
+        if record.kind is not Kind.OK or data is None:
+            why = scrub(record.message, hidden) if record.message else None
             raise InvalidTokenResponse(
-                "the token response is not JSON (or nested too deeply)",
+                f"the token response is not JSON ({why or record.kind.value})",
                 status_code=response.status_code,
-            ) from None
+            )
         return token_from_response(data, now, previous_refresh_token=previous_refresh_token)
 
     def __repr__(self) -> str:
@@ -197,15 +197,8 @@ def _checked_auth_url(auth_url: str, transport: httpx.AsyncBaseTransport | None)
     plain http only reaches a loopback host (a local simulator) or a transport of the caller's
     that is not the network one (the in-process simulator, a test double).
     """
-    if not isinstance(auth_url, str):
-        raise TypeError("auth_url must be a str (an absolute https URL)")
-    try:
-        url = httpx.URL(auth_url)
-    except httpx.InvalidURL:
-        raise ValueError("auth_url is not a valid URL") from None
+    url = checked_url("auth_url", auth_url)
     host = url.host
-    if not host or url.scheme not in ("http", "https") or url.query or url.fragment:
-        raise ValueError("auth_url must be an absolute https URL without query or fragment")
     on_network = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
     if url.scheme == "http" and on_network and not _loopback(host):
         raise ValueError(
@@ -244,10 +237,11 @@ def parse_redirect(value: str) -> tuple[str, str | None]:
     return codes[0], states[0] if states else None
 
 
-def token_error(response: httpx.Response, *, secrets: Sequence[str]) -> AuthError:
-    """The AuthError for a failed token request (its body must have been read)."""
-    status = response.status_code
-    code, message, _ = parse_error_body(response.content)
+def token_error(
+    response: httpx.Response, record: Classification, *, secrets: Sequence[str]
+) -> AuthError:
+    """The AuthError for a failed token request, from its classification."""
+    status, code, message = response.status_code, record.code, record.message
     if isinstance(code, str):
         code = printable(scrub(code, secrets))[:100]
     description = printable(scrub(message or response.reason_phrase or f"HTTP {status}", secrets))
@@ -282,7 +276,7 @@ def token_error(response: httpx.Response, *, secrets: Sequence[str]) -> AuthErro
             code=code,
             request_id=request_id(response.headers),
             attempts=attempts,
-            retry_after=response.extensions.get(RETRY_AFTER),
+            retry_after=record.retry_after,
         )
     if status >= 500:
         return TokenServerError(

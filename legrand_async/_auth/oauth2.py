@@ -16,6 +16,7 @@ import httpx
 from .._clock import Clock
 from .._secrets import scrub
 from .._shield import to_the_end
+from .._transport.classify import CLASSIFICATION, Classification, Kind
 from .._transport.quota_sync import STORE_TIMEOUT
 from ..errors import (
     AuthError,
@@ -45,6 +46,15 @@ _MAX_MARGIN: Final = 86400.0
 _ROTATED_KEPT: Final = 16
 
 T = TypeVar("T")
+
+
+def _about_the_token(response: httpx.Response) -> bool:
+    """Whether a 401 may be mended by a new token: not one about the subscription key, nor the
+    gateway's quota answer (a refresh would rotate the login for nothing)."""
+    record = response.extensions.get(CLASSIFICATION)
+    if isinstance(record, Classification) and record.kind is Kind.QUOTA:
+        return False
+    return b"subscription key" not in response.content.lower()
 
 
 class OAuth2Auth(httpx.Auth):
@@ -111,7 +121,7 @@ class OAuth2Auth(httpx.Auth):
         if response.status_code != 401:
             return
         await response.aread()
-        if b"subscription key" not in response.content:
+        if _about_the_token(response):
             token = await self._renew(stale=token, wait=timeout)
             request.headers["Authorization"] = f"Bearer {token.access_token}"
             yield request

@@ -27,7 +27,6 @@ from .classify import CLASSIFICATION, EXPECTS_JSON, Kind, classify
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
-    "RETRY_AFTER",
     "SLACK",
     "BoundedTransport",
     "attempt_timeout",
@@ -35,9 +34,6 @@ __all__ = [
 
 #: The default cap on a decoded response body (bytes): the largest real answers are a few KiB.
 DEFAULT_MAX_BODY_SIZE: Final = 4 * 1024 * 1024
-#: Response extension: the server's requested wait (the classification's ``retry_after``), for
-#: code that reads only that.
-RETRY_AFTER: Final = "legrand_async.retry_after"
 #: How much later than the timeout an attempt is cut off: httpx's own timeout of the same length
 #: for a phase fires first and keeps its name, so a connect or pool timeout (nothing was sent)
 #: is still retried on every route; a trickle ends at the timeout plus this.
@@ -153,8 +149,6 @@ class BoundedTransport(httpx.AsyncBaseTransport):
             why=why,
         )
         response.extensions[CLASSIFICATION] = record
-        if record.retry_after is not None:
-            response.extensions[RETRY_AFTER] = record.retry_after
         return response
 
     async def _read(

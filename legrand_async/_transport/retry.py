@@ -34,7 +34,6 @@ import tenacity
 from tenacity.asyncio import AsyncRetrying
 
 from .._clock import Clock
-from .bounded import RETRY_AFTER
 from .classify import CLASSIFICATION, Classification, Kind
 from .numbers import real
 
@@ -42,7 +41,6 @@ __all__ = [
     "ATTEMPTS",
     "DEFAULT_STATUSES",
     "IDEMPOTENT",
-    "RETRY_AFTER",
     "Outcome",
     "RetryIf",
     "RetryPolicy",
