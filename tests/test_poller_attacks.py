@@ -24,7 +24,14 @@ import httpx
 import pytest
 import respx
 
-from legrand_async import MemoryTokenStore, OAuth2Auth, RateLimit, RetryPolicy, Unauthorized
+from legrand_async import (
+    ClientSecretExpired,
+    MemoryTokenStore,
+    OAuth2Auth,
+    RateLimit,
+    RetryPolicy,
+    Unauthorized,
+)
 
 from .conftest import BASE
 from .test_poller import (
@@ -468,6 +475,65 @@ async def test_a_401_that_needs_the_user_is_raised(fake: Clock, router: respx.Mo
         found = poller.discovery
     assert found is not None
     assert uid(2) in found.pending  # not lost: read first if iterated again
+
+
+class TokenOutage(httpx.AsyncBaseTransport):
+    """The simulator, its token endpoint answering ``answer`` while ``down``."""
+
+    def __init__(self, wrapped: httpx.AsyncBaseTransport, answer: Callable[[], httpx.Response]):
+        self.wrapped, self.answer, self.down, self.refused = wrapped, answer, True, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down and request.url.path.endswith("/token"):
+            self.refused += 1
+            return self.answer()
+        return await self.wrapped.handle_async_request(request)
+
+
+@pytest.mark.parametrize(
+    ("answer", "counted"),
+    [
+        (lambda: httpx.Response(503, json={"error": "server_error"}), "TokenServerError"),
+        (lambda: httpx.Response(429, json={"error": "slow_down"}), "TokenRateLimited"),
+        (lambda: httpx.Response(200, content=b"<html>maintenance</html>"), "InvalidTokenResponse"),
+    ],
+    ids=["5xx", "429", "not JSON"],
+)
+@pytest.mark.asyncio
+async def test_a_token_endpoint_down_for_a_while_is_outlived(
+    fake: Clock, answer: Callable[[], httpx.Response], counted: str
+) -> None:
+    """AuthErrors that are also passing faults (a 5xx, a 429, nonsense) are counted, not raised:
+    the next call tries the refresh again."""
+    sim = fleet(fake, plants=2, per_plant=1)
+    outage = TokenOutage(sim.transport(), answer)
+    app = sim.oauth_app(transport=outage)
+    token = await sim.sign_in(sim.oauth_app())
+    auth = OAuth2Auth(app, MemoryTokenStore(token), clock=fake)
+    async with sim.client(clock=fake, rate_limit=None, retry=NO_WAIT, auth=auth) as client:
+        poller = client.poll_thermostats(interval=600)
+        changes = await take(poller, 2)
+        sim.app.access.clear()  # every access token revoked: each call needs a refresh
+        changes += await run_for(poller, fake, 1800)
+        assert poller.errors[counted] > 0  # outlived, counted
+        outage.down = False
+        polls = poller.polls
+        changes += await run_for(poller, fake, 1800)
+    assert outage.refused > 0
+    assert poller.polls > polls  # the refresh came through: polling went on
+    assert {c.target for c in changes} == set(thermostats(sim))
+
+
+@pytest.mark.asyncio
+async def test_an_expired_client_secret_needs_the_user(fake: Clock) -> None:
+    sim = fleet(fake, plants=1, per_plant=1)
+    async with sim_client(sim, fake, per_day=None) as client:
+        poller = client.poll_thermostats(interval=600)
+        await take(poller, 1)
+        sim.app.access.clear()
+        sim.expire_client_secret()
+        with pytest.raises(ClientSecretExpired):
+            await run_for(poller, fake, 1800)
 
 
 # --------------------------------------------------------------------------------------------

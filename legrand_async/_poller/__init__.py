@@ -38,8 +38,9 @@ goes on with what it could not read. Other :class:`LegrandError` (network failur
 486, 404 for an offline device, a body that is not JSON or does not fit the model...) are
 counted in ``.errors`` (by class name) and kept in ``.last_error``; a target keeps its previous
 value and is read again next cycle, a failed plant list or topology is tried again with backoff.
-Errors that need the user (:class:`AuthError`, 401 ``Unauthorized``) and anything that is not a
-``LegrandError`` (a bug) are raised from the iteration. Ids the server sends that cannot be put
+A token endpoint that is slow, down or rate limited is counted too. Errors that need the user
+(other :class:`AuthError`, 401 ``Unauthorized``) and anything that is not a ``LegrandError`` (a
+bug) are raised from the iteration. Ids the server sends that cannot be put
 in a path are skipped and listed in ``poller.discovery.skipped``, never raised.
 """
 

@@ -8,7 +8,10 @@ verdicts, decided here and nowhere else:
   that is not JSON or does not fit the model...): counted, tried again later;
 - ``QUOTA``: :class:`QuotaExhausted`: counted, waited out, tried again first;
 - ``FATAL``: an error that needs the user (:class:`AuthError`, 401 :class:`Unauthorized`) or
-  anything that is not a ``LegrandError`` (a bug): raised.
+  anything that is not a ``LegrandError`` (a bug): raised. A token endpoint that is slow, down,
+  rate limited or answers nonsense (:class:`TokenRefreshTimeout`, :class:`TokenServerError`,
+  :class:`TokenRateLimited`, :class:`InvalidTokenResponse`: each also a :data:`PASSING` class)
+  is counted like any other fault: the next call tries the refresh again.
 """
 
 from __future__ import annotations
@@ -21,12 +24,23 @@ from typing import Any, Final
 import anyio
 import attrs
 
-from ..errors import AuthError, LegrandError, QuotaExhausted, Unauthorized
+from ..errors import (
+    AuthError,
+    LegrandError,
+    QuotaExhausted,
+    RateLimited,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+    Unauthorized,
+)
 
-__all__ = ["FATAL", "Outcome", "Tally", "Verdict", "classify", "run_all"]
+__all__ = ["FATAL", "PASSING", "Outcome", "Tally", "Verdict", "classify", "run_all"]
 
 #: Errors the poller cannot outlive: they need the user (a new login, a valid key).
 FATAL: Final = (AuthError, Unauthorized)
+#: Faults that pass, even when the token endpoint had them (those are AuthErrors too).
+PASSING: Final = (TransportError, ServerError, RateLimited, ResponseValidationError)
 
 
 class Verdict(enum.Enum):
@@ -40,7 +54,9 @@ def classify(error: BaseException) -> Verdict:
     """The verdict on a call that raised ``error``."""
     if isinstance(error, QuotaExhausted):
         return Verdict.QUOTA
-    if isinstance(error, LegrandError) and not isinstance(error, FATAL):
+    if isinstance(error, LegrandError) and (
+        isinstance(error, PASSING) or not isinstance(error, FATAL)
+    ):
         return Verdict.COUNTED
     return Verdict.FATAL
 
