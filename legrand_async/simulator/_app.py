@@ -34,7 +34,7 @@ from .._clock import Clock
 from .._routes import ROUTES
 from .._transport.borrowed import Borrowed
 from ..models.home_control import KIND_PATHS, ModuleKind
-from ._fleet import Fleet, HCModule, SimPlantState, Thermostat
+from ._fleet import Fleet, HCModule, SimPlantState, Socket, Thermostat
 
 __all__ = ["ConnectionDropped", "Faults", "SimulatorApp"]
 
@@ -42,6 +42,8 @@ Handler = Callable[..., Awaitable[Response]]
 ACCESS_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=10)
 _FIVE_XX = (500, 502, 503, 504)
+_FUNCTIONS = ("HEATING", "COOLING")
+_MODES = ("AUTOMATIC", "MANUAL", "BOOST", "OFF", "PROTECTION")
 
 
 #: The "bomb" fault's body: 64 MiB of zeros in about 290 KB of gzip (made once, when first used).
@@ -130,12 +132,13 @@ def _applies(kind: str, route: str, family: str) -> bool:
     return True
 
 
-async def _json_field(request: Request, key: str) -> Any:
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    """The request's body if it is a JSON object, else None."""
     try:
         body = json.loads(await request.body())
     except ValueError:
         return None
-    return body.get(key) if isinstance(body, dict) else None
+    return body if isinstance(body, dict) else None
 
 
 def _accepts(check: Callable[[str, object], str], value: object) -> bool:
@@ -301,7 +304,8 @@ class SimulatorApp:
             hms = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
             return _error(403, f"Out of call volume quota. Quota will be replenished in {hms}.")
         self.calls_today += 1
-        if name == "set_automation_level" and await _json_field(request, "level") == -1:
+        body = await _json_object(request) if name == "set_automation_level" else None
+        if body is not None and body.get("level") == -1:
             name = "stop_automation"  # the two routes share a method and path
         fault = self.faults.pick(name, family)
         if fault == "408":
@@ -420,19 +424,11 @@ class SimulatorApp:
         t = self._chrono(request)
         if t is None:
             return _error(404, "Resource not found")
-        try:
-            body = json.loads(await request.body())
-            function = str(body["function"]).upper()
-            mode = str(body["mode"]).upper()
-        except (ValueError, KeyError, TypeError):
+        body = await _json_object(request)
+        if body is None or "function" not in body or "mode" not in body:
             return _error(400, "Bad request")
-        if function not in ("HEATING", "COOLING") or mode not in (
-            "AUTOMATIC",
-            "MANUAL",
-            "BOOST",
-            "OFF",
-            "PROTECTION",
-        ):
+        function, mode = str(body["function"]).upper(), str(body["mode"]).upper()
+        if function not in _FUNCTIONS or mode not in _MODES:
             return _error(400, "Bad request")
         try:
             change = self._new_state(t, mode, body)
@@ -494,10 +490,7 @@ class SimulatorApp:
         plant = self.fleet.by_id.get(request.path_params["plant_id"])
         if plant is None:
             return _error(404, "Resource not found")
-        try:
-            url = str(json.loads(await request.body())["EndPointUrl"])
-        except (ValueError, KeyError, TypeError):
-            return _error(400, "Bad request")
+        url = str((await _json_object(request) or {}).get("EndPointUrl", ""))
         if not url.startswith("https://"):
             return _error(400, "Bad request")
         if url in plant.subscriptions.values():
@@ -564,13 +557,13 @@ class SimulatorApp:
     def _hc_plant(self, request: Request) -> SimPlantState | None:
         return self.fleet.by_hc_id.get(request.path_params["plant_id"])
 
-    def _hc_module(self, request: Request, kind: ModuleKind | None = None) -> HCModule | None:
+    def _hc_module(self, request: Request, kind: ModuleKind) -> HCModule | None:
         plant = self._hc_plant(request)
         if plant is None:
             return None
         module_id = request.path_params["module_id"]
         for module in plant.all_hc_modules():
-            if module.id == module_id and (kind is None or module.kind == kind.value):
+            if module.id == module_id and module.kind == kind.value:
                 return module
         return None
 
@@ -641,10 +634,7 @@ class SimulatorApp:
         return JSONResponse({kind.value + "s": [self._hc_status(module)]})
 
     async def _hc_switch(self, request: Request, modules: list[HCModule]) -> Response:
-        try:
-            status = json.loads(await request.body())["status"]
-        except (ValueError, KeyError, TypeError):
-            return _hc_error(400, "Invalid arguments")
+        status = (await _json_object(request) or {}).get("status")
         if status not in ("on", "off"):
             return _hc_error(400, "Invalid arguments")
         for module in modules:
@@ -670,10 +660,10 @@ class SimulatorApp:
         module = self._hc_module(request, ModuleKind.AUTOMATION)
         if module is None:
             return _hc_error(404, "Not found")
-        try:
-            level = json.loads(await request.body())["level"]
-        except (ValueError, KeyError, TypeError):
+        body = await _json_object(request)
+        if body is None or "level" not in body:
             return _hc_error(400, "Invalid arguments")
+        level = body["level"]
         if not isinstance(level, int) or not -1 <= level <= 100:
             return _hc_error(406, "Request not acceptable")
         if level >= 0:
@@ -701,32 +691,30 @@ class SimulatorApp:
 
     # ------------------------------------------------------------------------- Multisocket
 
-    def _sockets(self, request: Request) -> list[Any] | None:
+    def _sockets(self, request: Request) -> list[Socket] | Response:
+        """The sockets the path addresses, or the 404 when there are none."""
         plant = self.fleet.by_id.get(request.path_params["plant_id"])
         if plant is None:
-            return None
+            return PlainTextResponse("The plant identified by 'plantId' does not exist.", 404)
         by, value = request.path_params["by"], request.path_params["value"]
-        return [s for s in plant.sockets if getattr(s, by, None) == value]
+        sockets = [s for s in plant.sockets if getattr(s, by, None) == value]
+        return sockets or PlainTextResponse("No Plug were found.", 404)
 
     async def multisocket_get_plugs(self, request: Request) -> Response:
         sockets = self._sockets(request)
-        if sockets is None:
-            return PlainTextResponse("The plant identified by 'plantId' does not exist.", 404)
-        if not sockets:
-            return PlainTextResponse("No Plug were found.", 404)
+        if isinstance(sockets, Response):
+            return sockets
         plugs = [{"id": s.id, "name": s.name, "status": s.status} for s in sockets]
         return JSONResponse({"plugs": plugs})
 
     async def multisocket_set_plugs(self, request: Request) -> Response:
         sockets = self._sockets(request)
-        if sockets is None:
-            return PlainTextResponse("The plant identified by 'plantId' does not exist.", 404)
-        if not sockets:
-            return PlainTextResponse("No Plug were found.", 404)
-        try:
-            status = json.loads(await request.body())["status"]
-        except (ValueError, KeyError, TypeError):
+        if isinstance(sockets, Response):
+            return sockets
+        body = await _json_object(request)
+        if body is None or "status" not in body:
             return PlainTextResponse("A parameter is missing", 400)
+        status = body["status"]
         if not isinstance(status, list) or not all(isinstance(v, bool) for v in status):
             return PlainTextResponse("One of the specified parameter should be an array", 400)
         for socket in sockets:
