@@ -11,18 +11,14 @@ import asyncio
 import base64
 import json
 import math
-import random
 import secrets
 import uuid
-import zlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -34,111 +30,16 @@ from .._clock import Clock
 from .._routes import ROUTES
 from .._transport.borrowed import Borrowed
 from ..models.home_control import KIND_PATHS, ModuleKind
+from ._faults import Faults, with_fault
 from ._fleet import Fleet, HCModule, SimPlantState, Socket, Thermostat
+from ._wire import Handler, error, hc_error, json_object
 
-__all__ = ["ConnectionDropped", "Faults", "SimulatorApp"]
+__all__ = ["SimulatorApp"]
 
-Handler = Callable[..., Awaitable[Response]]
 ACCESS_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=10)
-_FIVE_XX = (500, 502, 503, 504)
 _FUNCTIONS = ("HEATING", "COOLING")
 _MODES = ("AUTOMATIC", "MANUAL", "BOOST", "OFF", "PROTECTION")
-
-
-#: The "bomb" fault's body: 64 MiB of zeros in about 290 KB of gzip (made once, when first used).
-_BOMB: list[bytes] = []
-
-
-def _bomb() -> bytes:
-    if not _BOMB:
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-        zeros = bytes(1 << 20)
-        parts = [compressor.compress(zeros) for _ in range(64)]
-        _BOMB.append(b"".join([*parts, compressor.flush()]))
-    return _BOMB[0]
-
-
-class _Trickled(Response):
-    """The answer, its body sent one byte every ``pause`` seconds on ``clock`` (a slow server)."""
-
-    def __init__(self, answer: Response, clock: Clock, pause: float) -> None:
-        super().__init__(answer.body, answer.status_code, headers=dict(answer.headers))
-        self._clock, self._pause = clock, pause
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async with anyio.create_task_group() as group:
-
-            async def until_gone() -> None:  # stop trickling to a client that hung up
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                group.cancel_scope.cancel()
-
-            group.start_soon(until_gone)
-            start = {"type": "http.response.start", "status": self.status_code}
-            await send({**start, "headers": self.raw_headers})
-            for i in range(len(self.body)):
-                await self._clock.sleep(self._pause)
-                piece = self.body[i : i + 1]
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            group.cancel_scope.cancel()
-
-
-class ConnectionDropped(Exception):
-    """Raised by the app to drop the connection mid-response (a fault)."""
-
-
-class _Dropped(Response):
-    """Starts a response, then drops the connection before the body is complete."""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b'{"partial', "more_body": True})
-        raise ConnectionDropped("connection dropped by the simulator")
-
-
-@dataclass
-class Faults:
-    """Injected failures: a probability for every call, overridable per route name."""
-
-    rate: float = 0.0
-    per_route: dict[str, float] = field(default_factory=dict)
-    kinds: tuple[str, ...] = ("408", "486", "5xx", "latency", "drop", "malformed")
-    latency: float = 0.2
-    trickle: float = 1.0
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
-    injected: dict[str, int] = field(default_factory=dict)
-
-    def pick(self, route: str, family: str) -> str | None:
-        """The fault to inject into this call, if any."""
-        rate = self.per_route.get(route, self.rate)
-        if rate <= 0 or self.rng.random() >= rate:
-            return None
-        kinds = [k for k in self.kinds if _applies(k, route, family)]
-        if not kinds:
-            return None
-        kind = self.rng.choice(kinds)
-        self.injected[kind] = self.injected.get(kind, 0) + 1
-        return kind
-
-
-def _applies(kind: str, route: str, family: str) -> bool:
-    if kind == "486":
-        return route == "set_status"
-    if kind == "408":
-        return family == "door_entry" or (family == "smarther" and "subscri" not in route)
-    return True
-
-
-async def _json_object(request: Request) -> dict[str, Any] | None:
-    """The request's body if it is a JSON object, else None."""
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _accepts(check: Callable[[str, object], str], value: object) -> bool:
@@ -147,17 +48,6 @@ def _accepts(check: Callable[[str, object], str], value: object) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    """Smarther / door entry / gateway error format."""
-    return JSONResponse({"statusCode": status, "message": message}, status_code=status)
-
-
-def _hc_error(status: int, message: str) -> JSONResponse:
-    """Home + Control error format."""
-    body = {"errors": [{"userMessage": message, "internalMessage": message, "code": status}]}
-    return JSONResponse(body, status_code=status)
 
 
 def _wire_time(moment: datetime) -> str:
@@ -276,7 +166,7 @@ class SimulatorApp:
         """What Azure API Management does before the backend, then faults, then the handler."""
         if request.headers.get("ocp-apim-subscription-key") != self.subscription_key:
             missing = "ocp-apim-subscription-key" not in request.headers
-            return _error(
+            return error(
                 401,
                 f"Access denied due to {'missing' if missing else 'invalid'} subscription key. "
                 "Make sure to provide a valid key for an active subscription.",
@@ -285,7 +175,7 @@ class SimulatorApp:
         expiry = self.access.get(token) if scheme.lower() == "bearer" else None
         now = self.clock.now()
         if expiry is None or expiry <= now:
-            return _error(401, "Unauthorized. Access token is missing or invalid.")
+            return error(401, "Unauthorized. Access token is missing or invalid.")
         if self.per_second is not None:
             second = math.floor(self.clock.monotonic())
             start, count = self.window
@@ -293,7 +183,7 @@ class SimulatorApp:
             self.window = (second, count)
             if count > self.per_second:
                 wait = max(1, math.ceil(second + 1 - self.clock.monotonic()))
-                response = _error(429, f"Rate limit is exceeded. Try again in {wait} seconds.")
+                response = error(429, f"Rate limit is exceeded. Try again in {wait} seconds.")
                 response.headers["Retry-After"] = str(wait)
                 return response
         if now.date() != self.day:
@@ -302,35 +192,12 @@ class SimulatorApp:
             left = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
             seconds = math.ceil(left.total_seconds())
             hms = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-            return _error(403, f"Out of call volume quota. Quota will be replenished in {hms}.")
+            return error(403, f"Out of call volume quota. Quota will be replenished in {hms}.")
         self.calls_today += 1
-        body = await _json_object(request) if name == "set_automation_level" else None
+        body = await json_object(request) if name == "set_automation_level" else None
         if body is not None and body.get("level") == -1:
             name = "stop_automation"  # the two routes share a method and path
-        fault = self.faults.pick(name, family)
-        if fault == "408":
-            return _error(408, "Request timeout")
-        if fault == "486":
-            return _error(486, "Busy visual user interface")
-        if fault == "5xx":
-            status = self.faults.rng.choice(_FIVE_XX)
-            if family == "multisocket":  # its bodies are plain text
-                return PlainTextResponse("Server error", status)
-            return (_hc_error if family == "home_control" else _error)(status, "Server error")
-        if fault == "latency":
-            await self.clock.sleep(self.faults.latency)
-        answer = await handler(request)
-        if fault == "drop":  # the backend acted, but the answer never arrives
-            return _Dropped()
-        if fault == "trickle":
-            return _Trickled(answer, self.clock, self.faults.trickle)
-        if fault == "bomb":
-            headers = {"Content-Encoding": "gzip"}
-            return Response(_bomb(), 200, headers=headers, media_type="application/json")
-        if fault == "malformed" and answer.body:
-            cut = answer.body[: len(answer.body) // 2]
-            return Response(cut, answer.status_code, media_type="application/json")
-        return answer
+        return await with_fault(self.faults, name, family, self.clock, lambda: handler(request))
 
     def _data_routes(self) -> list[StarletteRoute]:
         routes = []
@@ -356,7 +223,7 @@ class SimulatorApp:
 
     async def _not_found(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        return _error(status, "Resource not found")
+        return error(status, "Resource not found")
 
     # --------------------------------------------------------------------------- Smarther
 
@@ -405,7 +272,7 @@ class SimulatorApp:
     async def smarther_get_topology(self, request: Request) -> Response:
         plant = self.fleet.by_id.get(request.path_params["plant_id"])
         if plant is None:
-            return _error(404, "Resource not found")
+            return error(404, "Resource not found")
         modules = [
             {"device": "chronothermostat", "id": t.id, "name": t.name} for t in plant.thermostats
         ]
@@ -417,23 +284,23 @@ class SimulatorApp:
     async def smarther_get_status(self, request: Request) -> Response:
         t = self._chrono(request)
         if t is None:
-            return _error(404, "Resource not found")
+            return error(404, "Resource not found")
         return JSONResponse({"chronothermostats": [self.status_payload(t)]})
 
     async def smarther_set_status(self, request: Request) -> Response:
         t = self._chrono(request)
         if t is None:
-            return _error(404, "Resource not found")
-        body = await _json_object(request)
+            return error(404, "Resource not found")
+        body = await json_object(request)
         if body is None or "function" not in body or "mode" not in body:
-            return _error(400, "Bad request")
+            return error(400, "Bad request")
         function, mode = str(body["function"]).upper(), str(body["mode"]).upper()
         if function not in _FUNCTIONS or mode not in _MODES:
-            return _error(400, "Bad request")
+            return error(400, "Bad request")
         try:
             change = self._new_state(t, mode, body)
         except (ValueError, KeyError, TypeError, IndexError):
-            return _error(430, "Wrong input parameters")
+            return error(430, "Wrong input parameters")
         previous = (t.function, t.mode, t.setpoint, t.program) if t.until is None else t.previous
         t.function, t.mode = function, mode
         t.setpoint, t.program, t.until = change
@@ -467,14 +334,14 @@ class SimulatorApp:
     async def smarther_get_measures(self, request: Request) -> Response:
         t = self._chrono(request)
         if t is None:
-            return _error(404, "Resource not found")
+            return error(404, "Resource not found")
         status = self.status_payload(t)
         return JSONResponse({k: status[k] for k in ("thermometer", "hygrometer", "sender")})
 
     async def smarther_get_programs(self, request: Request) -> Response:
         t = self._chrono(request)
         if t is None:
-            return _error(404, "Resource not found")
+            return error(404, "Resource not found")
         programs = [{"number": n, "name": name} for n, name in t.programs]
         return JSONResponse({"chronothermostats": [{"programs": programs}]})
 
@@ -489,12 +356,12 @@ class SimulatorApp:
     async def smarther_subscribe(self, request: Request) -> Response:
         plant = self.fleet.by_id.get(request.path_params["plant_id"])
         if plant is None:
-            return _error(404, "Resource not found")
-        url = str((await _json_object(request) or {}).get("EndPointUrl", ""))
+            return error(404, "Resource not found")
+        url = str((await json_object(request) or {}).get("EndPointUrl", ""))
         if not url.startswith("https://"):
-            return _error(400, "Bad request")
+            return error(400, "Bad request")
         if url in plant.subscriptions.values():
-            return _error(409, "Subscription already exists")
+            return error(409, "Subscription already exists")
         sid = str(uuid.uuid4())
         plant.subscriptions[sid] = url
         return JSONResponse({"subscriptionId": sid}, status_code=201)
@@ -503,7 +370,7 @@ class SimulatorApp:
         plant = self.fleet.by_id.get(request.path_params["plant_id"])
         sid = request.path_params["subscription_id"]
         if plant is None or plant.subscriptions.pop(sid, None) is None:
-            return _error(404, "Resource not found")
+            return error(404, "Resource not found")
         return Response(status_code=200)
 
     # ------------------------------------------------------------------------------- C2C
@@ -598,7 +465,7 @@ class SimulatorApp:
     async def home_control_get_topology(self, request: Request) -> Response:
         plant = self._hc_plant(request)
         if plant is None:
-            return _hc_error(404, "Not found")
+            return hc_error(404, "Not found")
 
         def module(m: HCModule) -> dict[str, str]:
             return {"id": m.id, "name": m.name, "hw_type": m.hw_type, "device": m.kind}
@@ -619,7 +486,7 @@ class SimulatorApp:
     async def home_control_get_plant_status(self, request: Request) -> Response:
         plant = self._hc_plant(request)
         if plant is None:
-            return _hc_error(404, "Not found")
+            return hc_error(404, "Not found")
         groups: dict[str, list[dict[str, Any]]] = {
             g: [] for g in ("lights", "plugs", "automations", "energymeters", "remotes", "heaters")
         }
@@ -630,13 +497,13 @@ class SimulatorApp:
     async def home_control_get_module_status(self, request: Request, kind: ModuleKind) -> Response:
         module = self._hc_module(request, kind)
         if module is None:
-            return _hc_error(404, "Not found")
+            return hc_error(404, "Not found")
         return JSONResponse({kind.value + "s": [self._hc_status(module)]})
 
     async def _hc_switch(self, request: Request, modules: list[HCModule]) -> Response:
-        status = (await _json_object(request) or {}).get("status")
+        status = (await json_object(request) or {}).get("status")
         if status not in ("on", "off"):
-            return _hc_error(400, "Invalid arguments")
+            return hc_error(400, "Invalid arguments")
         for module in modules:
             module.on = status == "on"
             module.power = 60 if module.on else 0
@@ -645,7 +512,7 @@ class SimulatorApp:
     async def home_control_set_module_status(self, request: Request, kind: ModuleKind) -> Response:
         module = self._hc_module(request, kind)
         if module is None:
-            return _hc_error(404, "Not found")
+            return hc_error(404, "Not found")
         return await self._hc_switch(request, [module])
 
     async def home_control_set_ambient_plugs(self, request: Request) -> Response:
@@ -653,19 +520,19 @@ class SimulatorApp:
         ambient_id = request.path_params["ambient_id"]
         ambient = next((a for a in plant.ambients if a[0] == ambient_id), None) if plant else None
         if ambient is None:
-            return _hc_error(404, "Not found")
+            return hc_error(404, "Not found")
         return await self._hc_switch(request, [m for m in ambient[3] if m.kind == "plug"])
 
     async def home_control_set_automation_level(self, request: Request) -> Response:
         module = self._hc_module(request, ModuleKind.AUTOMATION)
         if module is None:
-            return _hc_error(404, "Not found")
-        body = await _json_object(request)
+            return hc_error(404, "Not found")
+        body = await json_object(request)
         if body is None or "level" not in body:
-            return _hc_error(400, "Invalid arguments")
+            return hc_error(400, "Invalid arguments")
         level = body["level"]
         if not isinstance(level, int) or not -1 <= level <= 100:
-            return _hc_error(406, "Request not acceptable")
+            return hc_error(406, "Request not acceptable")
         if level >= 0:
             module.level = level
         return PlainTextResponse("OK")
@@ -673,7 +540,7 @@ class SimulatorApp:
     async def home_control_list_scenes(self, request: Request) -> Response:
         plant = self._hc_plant(request)
         if plant is None:
-            return _hc_error(404, "Not found")
+            return hc_error(404, "Not found")
         scenes = [
             {"name": name, "sender": {"plant": {"module": {"id": sid}}}}
             for sid, name in plant.scenes
@@ -683,7 +550,7 @@ class SimulatorApp:
     async def home_control_run_scene(self, request: Request) -> Response:
         plant = self._hc_plant(request)
         if plant is None or request.path_params["scene_id"] not in dict(plant.scenes):
-            return _hc_error(404, "Not found")
+            return hc_error(404, "Not found")
         for module in plant.all_hc_modules():  # every scene switches the lights off
             if module.kind == "light":
                 module.on = False
@@ -711,7 +578,7 @@ class SimulatorApp:
         sockets = self._sockets(request)
         if isinstance(sockets, Response):
             return sockets
-        body = await _json_object(request)
+        body = await json_object(request)
         if body is None or "status" not in body:
             return PlainTextResponse("A parameter is missing", 400)
         status = body["status"]
@@ -727,7 +594,7 @@ class SimulatorApp:
         plant_id = request.path_params["plant_id"]
         plant = self.fleet.by_id.get(plant_id)
         if plant is None or request.path_params["device_id"] not in plant.door_units:
-            return _error(404, "Resource not found")
+            return error(404, "Resource not found")
         exp = int((self.clock.now() + timedelta(minutes=5)).timestamp())
         header, payload = (
             base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
