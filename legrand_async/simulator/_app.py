@@ -10,34 +10,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
-import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from .._clock import Clock
 from .._routes import ROUTES
 from .._transport.borrowed import Borrowed
 from ..models.home_control import KIND_PATHS, ModuleKind
-from ._faults import Faults, with_fault
+from ._faults import Faults
 from ._fleet import Fleet, HCModule, SimPlantState, Socket, Thermostat
+from ._gateway import Gateway
+from ._oauth import ACCESS_LIFETIME, OAuthServer
 from ._wire import Handler, error, hc_error, json_object
 
 __all__ = ["SimulatorApp"]
 
-ACCESS_LIFETIME = timedelta(hours=1)
-CODE_LIFETIME = timedelta(minutes=10)
 _FUNCTIONS = ("HEATING", "COOLING")
 _MODES = ("AUTOMATIC", "MANUAL", "BOOST", "OFF", "PROTECTION")
 
@@ -76,132 +73,71 @@ class SimulatorApp:
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         access_lifetime: timedelta = ACCESS_LIFETIME,
     ) -> None:
-        if not access_lifetime > timedelta(0):
-            raise ValueError("access_lifetime must be positive")
         self.fleet = fleet
-        self.access_lifetime = access_lifetime
         self.clock = clock
-        self.subscription_key = subscription_key
         self.client_id = client_id
-        self.client_secret = client_secret
-        self.client_secret_expired = False
-        self.faults = faults
-        self.per_second = per_second
-        self.per_day = per_day
+        self.oauth = OAuthServer(
+            clock=clock,
+            client_id=client_id,
+            client_secret=client_secret,
+            access_lifetime=access_lifetime,
+        )
+        self.gateway = Gateway(
+            clock=clock,
+            oauth=self.oauth,
+            subscription_key=subscription_key,
+            faults=faults,
+            per_second=per_second,
+            per_day=per_day,
+        )
         self.webhook_transport = webhook_transport
-        self.codes: dict[str, tuple[str, datetime]] = {}  # code -> (redirect_uri, issued)
-        self.access: dict[str, datetime] = {}  # access token -> expiry
-        self.refresh: set[str] = set()
-        self.calls_today = 0
-        self.day = clock.now().date()
-        self.window = (0, 0)  # (second, calls in it)
         self.deliveries: list[tuple[str, int | str]] = []  # (url, status or error)
         self.pending: set[Any] = set()
         routes = [
-            StarletteRoute("/authorize", self.authorize, methods=["GET"]),
-            StarletteRoute("/token", self.token, methods=["POST"]),
+            StarletteRoute("/authorize", self.oauth.authorize, methods=["GET"]),
+            StarletteRoute("/token", self.oauth.token, methods=["POST"]),
+            *self._data_routes(),
         ]
-        routes += self._data_routes()
         self.asgi = Starlette(routes=routes, exception_handlers={HTTPException: self._not_found})
 
-    # ----------------------------------------------------------------------------- tokens
+    # The state tests and ``Simulator`` read (and set) on the app.
+
+    @property
+    def faults(self) -> Faults:
+        return self.gateway.faults
+
+    @property
+    def per_second(self) -> int | None:
+        return self.gateway.per_second
+
+    @property
+    def calls_today(self) -> int:
+        return self.gateway.calls_today
+
+    @property
+    def access(self) -> dict[str, datetime]:
+        return self.oauth.access
+
+    @property
+    def refresh(self) -> set[str]:
+        return self.oauth.refresh
+
+    @property
+    def client_secret_expired(self) -> bool:
+        return self.oauth.client_secret_expired
+
+    @client_secret_expired.setter
+    def client_secret_expired(self, expired: bool) -> None:
+        self.oauth.client_secret_expired = expired
 
     def issue_token(self) -> dict[str, Any]:
         """A fresh access and refresh token pair, as the token endpoint answers it."""
-        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self.access[access] = self.clock.now() + self.access_lifetime
-        self.refresh.add(refresh)
-        return {
-            "access_token": access,
-            "refresh_token": refresh,
-            "token_type": "Bearer",
-            "expires_in": int(self.access_lifetime.total_seconds()),
-            "scope": "comfort.read comfort.write plug.read plug.write light.write",
-        }
-
-    async def authorize(self, request: Request) -> Response:
-        query = request.query_params
-        if query.get("client_id") != self.client_id or query.get("response_type") != "code":
-            return JSONResponse({"message": "Internal error", "code": 1}, status_code=400)
-        redirect = query.get("redirect_uri", "")
-        code = secrets.token_urlsafe(16)
-        self.codes[code] = (redirect, self.clock.now())
-        params = {"code": code, "state": query.get("state", "")}
-        separator = "&" if "?" in redirect else "?"
-        return RedirectResponse(f"{redirect}{separator}{urlencode(params)}", status_code=302)
-
-    async def token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-
-        def refused(code: str, description: str, status: int = 400) -> JSONResponse:
-            return JSONResponse({"error": code, "error_description": description}, status)
-
-        if form.get("client_id") != self.client_id or form.get("client_secret") != (
-            self.client_secret
-        ):
-            return refused("invalid_client", "AADB2C90081: The specified client secret is wrong.")
-        if self.client_secret_expired:
-            return refused(
-                "invalid_grant",
-                "AADB2C90085: The service has encountered an internal error. "
-                "Please reauthenticate and try again.",
-            )
-        grant = form.get("grant_type")
-        if grant == "authorization_code":
-            issued = self.codes.pop(str(form.get("code", "")), None)
-            if issued is None or self.clock.now() - issued[1] > CODE_LIFETIME:
-                return refused("invalid_grant", "AADB2C90080: The provided grant has expired.")
-            return JSONResponse(self.issue_token())
-        if grant == "refresh_token":
-            old = str(form.get("refresh_token", ""))
-            if old not in self.refresh:
-                return refused("invalid_grant", "AADB2C90129: The provided grant has been revoked.")
-            self.refresh.discard(old)  # rotation: the old refresh token is spent
-            return JSONResponse(self.issue_token())
-        return refused("unsupported_grant_type", f"unsupported grant type {grant!r}")
-
-    # ---------------------------------------------------------------------------- gateway
-
-    async def _gate(self, request: Request, family: str, name: str, handler: Handler) -> Response:
-        """What Azure API Management does before the backend, then faults, then the handler."""
-        if request.headers.get("ocp-apim-subscription-key") != self.subscription_key:
-            missing = "ocp-apim-subscription-key" not in request.headers
-            return error(
-                401,
-                f"Access denied due to {'missing' if missing else 'invalid'} subscription key. "
-                "Make sure to provide a valid key for an active subscription.",
-            )
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        expiry = self.access.get(token) if scheme.lower() == "bearer" else None
-        now = self.clock.now()
-        if expiry is None or expiry <= now:
-            return error(401, "Unauthorized. Access token is missing or invalid.")
-        if self.per_second is not None:
-            second = math.floor(self.clock.monotonic())
-            start, count = self.window
-            count = count + 1 if start == second else 1
-            self.window = (second, count)
-            if count > self.per_second:
-                wait = max(1, math.ceil(second + 1 - self.clock.monotonic()))
-                response = error(429, f"Rate limit is exceeded. Try again in {wait} seconds.")
-                response.headers["Retry-After"] = str(wait)
-                return response
-        if now.date() != self.day:
-            self.day, self.calls_today = now.date(), 0
-        if self.per_day is not None and self.calls_today >= self.per_day:
-            left = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
-            seconds = math.ceil(left.total_seconds())
-            hms = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-            return error(403, f"Out of call volume quota. Quota will be replenished in {hms}.")
-        self.calls_today += 1
-        body = await json_object(request) if name == "set_automation_level" else None
-        if body is not None and body.get("level") == -1:
-            name = "stop_automation"  # the two routes share a method and path
-        return await with_fault(self.faults, name, family, self.clock, lambda: handler(request))
+        return self.oauth.issue_token()
 
     def _data_routes(self) -> list[StarletteRoute]:
         routes = []
         registered = set()
+        gate = self.gateway.handle
         for route in ROUTES:
             if (route.method, route.path) in registered:
                 continue  # stop_automation: served (and told apart) with set_automation_level
@@ -217,7 +153,7 @@ class SimulatorApp:
                     if _accepts(check, kind)
                 ]
             for variant, endpoint in variants:
-                gated = partial(self._gate, family=route.family, name=route.name, handler=endpoint)
+                gated = partial(gate, family=route.family, name=route.name, handler=endpoint)
                 routes.append(StarletteRoute(variant, gated, methods=[route.method]))
         return routes
 
