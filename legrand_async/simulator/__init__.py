@@ -29,7 +29,8 @@ import httpx
 from .._auth import OAuthApp, Token
 from .._client import LegrandClient
 from .._clock import Clock, SystemClock
-from ._app import ConnectionDropped, Faults, SimulatorApp
+from ._app import SimulatorApp
+from ._faults import ConnectionDropped, Faults
 from ._fleet import Fleet, SimPlant, Thermostat
 
 __all__ = ["BASE_URL", "Faults", "SimPlant", "Simulator", "Thermostat"]

@@ -1,141 +1,36 @@
-"""The simulator's ASGI app: OAuth server, API Management gateway, faults and every data route.
+"""The simulator's ASGI app: the OAuth server, then every data route behind the gateway.
 
-Data routes are registered from the library's own route table, so every route the client can
-call exists here; the handlers answer in the wire format real servers use (UPPERCASE enums,
-decimal-string setpoints, both error formats).
+Data routes are registered from the library's own route table: ``route`` is served by its
+family's handler table, method ``route.name``, so every route the client can call exists here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import math
-import random
-import secrets
-import uuid
-import zlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
-import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from .._clock import Clock
 from .._routes import ROUTES
-from .._transport.borrowed import Borrowed
-from ..models.home_control import KIND_PATHS, ModuleKind
-from ._fleet import Fleet, HCModule, SimPlantState, Thermostat
+from ..models.home_control import KIND_PATHS
+from ._deliveries import Deliveries
+from ._faults import Faults
+from ._fleet import Fleet
+from ._gateway import Gateway
+from ._handlers import DoorEntry, HomeControl, Multisocket, Smarther
+from ._oauth import ACCESS_LIFETIME, OAuthServer
+from ._wire import Handler, error
 
-__all__ = ["ConnectionDropped", "Faults", "SimulatorApp"]
-
-Handler = Callable[..., Awaitable[Response]]
-ACCESS_LIFETIME = timedelta(hours=1)
-CODE_LIFETIME = timedelta(minutes=10)
-_FIVE_XX = (500, 502, 503, 504)
-
-
-#: The "bomb" fault's body: 64 MiB of zeros in about 290 KB of gzip (made once, when first used).
-_BOMB: list[bytes] = []
-
-
-def _bomb() -> bytes:
-    if not _BOMB:
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-        zeros = bytes(1 << 20)
-        parts = [compressor.compress(zeros) for _ in range(64)]
-        _BOMB.append(b"".join([*parts, compressor.flush()]))
-    return _BOMB[0]
-
-
-class _Trickled(Response):
-    """The answer, its body sent one byte every ``pause`` seconds on ``clock`` (a slow server)."""
-
-    def __init__(self, answer: Response, clock: Clock, pause: float) -> None:
-        super().__init__(answer.body, answer.status_code, headers=dict(answer.headers))
-        self._clock, self._pause = clock, pause
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async with anyio.create_task_group() as group:
-
-            async def until_gone() -> None:  # stop trickling to a client that hung up
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                group.cancel_scope.cancel()
-
-            group.start_soon(until_gone)
-            start = {"type": "http.response.start", "status": self.status_code}
-            await send({**start, "headers": self.raw_headers})
-            for i in range(len(self.body)):
-                await self._clock.sleep(self._pause)
-                piece = self.body[i : i + 1]
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            group.cancel_scope.cancel()
-
-
-class ConnectionDropped(Exception):
-    """Raised by the app to drop the connection mid-response (a fault)."""
-
-
-class _Dropped(Response):
-    """Starts a response, then drops the connection before the body is complete."""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b'{"partial', "more_body": True})
-        raise ConnectionDropped("connection dropped by the simulator")
-
-
-@dataclass
-class Faults:
-    """Injected failures: a probability for every call, overridable per route name."""
-
-    rate: float = 0.0
-    per_route: dict[str, float] = field(default_factory=dict)
-    kinds: tuple[str, ...] = ("408", "486", "5xx", "latency", "drop", "malformed")
-    latency: float = 0.2
-    trickle: float = 1.0
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
-    injected: dict[str, int] = field(default_factory=dict)
-
-    def pick(self, route: str, family: str) -> str | None:
-        """The fault to inject into this call, if any."""
-        rate = self.per_route.get(route, self.rate)
-        if rate <= 0 or self.rng.random() >= rate:
-            return None
-        kinds = [k for k in self.kinds if _applies(k, route, family)]
-        if not kinds:
-            return None
-        kind = self.rng.choice(kinds)
-        self.injected[kind] = self.injected.get(kind, 0) + 1
-        return kind
-
-
-def _applies(kind: str, route: str, family: str) -> bool:
-    if kind == "486":
-        return route == "set_status"
-    if kind == "408":
-        return family == "door_entry" or (family == "smarther" and "subscri" not in route)
-    return True
-
-
-async def _json_field(request: Request, key: str) -> Any:
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return None
-    return body.get(key) if isinstance(body, dict) else None
+__all__ = ["SimulatorApp"]
 
 
 def _accepts(check: Callable[[str, object], str], value: object) -> bool:
@@ -144,26 +39,6 @@ def _accepts(check: Callable[[str, object], str], value: object) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    """Smarther / door entry / gateway error format."""
-    return JSONResponse({"statusCode": status, "message": message}, status_code=status)
-
-
-def _hc_error(status: int, message: str) -> JSONResponse:
-    """Home + Control error format."""
-    body = {"errors": [{"userMessage": message, "internalMessage": message, "code": status}]}
-    return JSONResponse(body, status_code=status)
-
-
-def _wire_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.strip())
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class SimulatorApp:
@@ -183,159 +58,90 @@ class SimulatorApp:
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         access_lifetime: timedelta = ACCESS_LIFETIME,
     ) -> None:
-        if not access_lifetime > timedelta(0):
-            raise ValueError("access_lifetime must be positive")
         self.fleet = fleet
-        self.access_lifetime = access_lifetime
-        self.clock = clock
-        self.subscription_key = subscription_key
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.client_secret_expired = False
-        self.faults = faults
-        self.per_second = per_second
-        self.per_day = per_day
-        self.webhook_transport = webhook_transport
-        self.codes: dict[str, tuple[str, datetime]] = {}  # code -> (redirect_uri, issued)
-        self.access: dict[str, datetime] = {}  # access token -> expiry
-        self.refresh: set[str] = set()
-        self.calls_today = 0
-        self.day = clock.now().date()
-        self.window = (0, 0)  # (second, calls in it)
-        self.deliveries: list[tuple[str, int | str]] = []  # (url, status or error)
-        self.pending: set[Any] = set()
+        self.oauth = OAuthServer(
+            clock=clock,
+            client_id=client_id,
+            client_secret=client_secret,
+            access_lifetime=access_lifetime,
+        )
+        self.gateway = Gateway(
+            clock=clock,
+            oauth=self.oauth,
+            subscription_key=subscription_key,
+            faults=faults,
+            per_second=per_second,
+            per_day=per_day,
+        )
+        self.c2c = Deliveries(fleet, webhook_transport)
+        self.tables: dict[str, object] = {
+            "smarther": Smarther(fleet, clock, client_id, self.c2c),
+            "home_control": HomeControl(fleet),
+            "multisocket": Multisocket(fleet),
+            "door_entry": DoorEntry(fleet, clock),
+        }
         routes = [
-            StarletteRoute("/authorize", self.authorize, methods=["GET"]),
-            StarletteRoute("/token", self.token, methods=["POST"]),
+            StarletteRoute("/authorize", self.oauth.authorize, methods=["GET"]),
+            StarletteRoute("/token", self.oauth.token, methods=["POST"]),
+            *self._data_routes(),
         ]
-        routes += self._data_routes()
         self.asgi = Starlette(routes=routes, exception_handlers={HTTPException: self._not_found})
 
-    # ----------------------------------------------------------------------------- tokens
+    # The state tests and ``Simulator`` read (and set) on the app.
+
+    @property
+    def faults(self) -> Faults:
+        return self.gateway.faults
+
+    @property
+    def per_second(self) -> int | None:
+        return self.gateway.per_second
+
+    @property
+    def calls_today(self) -> int:
+        return self.gateway.calls_today
+
+    @property
+    def access(self) -> dict[str, datetime]:
+        return self.oauth.access
+
+    @property
+    def refresh(self) -> set[str]:
+        return self.oauth.refresh
+
+    @property
+    def client_secret_expired(self) -> bool:
+        return self.oauth.client_secret_expired
+
+    @client_secret_expired.setter
+    def client_secret_expired(self, expired: bool) -> None:
+        self.oauth.client_secret_expired = expired
+
+    @property
+    def deliveries(self) -> list[tuple[str, int | str]]:
+        return self.c2c.done
+
+    @property
+    def pending(self) -> set[Any]:
+        return self.c2c.pending
 
     def issue_token(self) -> dict[str, Any]:
         """A fresh access and refresh token pair, as the token endpoint answers it."""
-        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self.access[access] = self.clock.now() + self.access_lifetime
-        self.refresh.add(refresh)
-        return {
-            "access_token": access,
-            "refresh_token": refresh,
-            "token_type": "Bearer",
-            "expires_in": int(self.access_lifetime.total_seconds()),
-            "scope": "comfort.read comfort.write plug.read plug.write light.write",
-        }
+        return self.oauth.issue_token()
 
-    async def authorize(self, request: Request) -> Response:
-        query = request.query_params
-        if query.get("client_id") != self.client_id or query.get("response_type") != "code":
-            return JSONResponse({"message": "Internal error", "code": 1}, status_code=400)
-        redirect = query.get("redirect_uri", "")
-        code = secrets.token_urlsafe(16)
-        self.codes[code] = (redirect, self.clock.now())
-        params = {"code": code, "state": query.get("state", "")}
-        separator = "&" if "?" in redirect else "?"
-        return RedirectResponse(f"{redirect}{separator}{urlencode(params)}", status_code=302)
-
-    async def token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-
-        def refused(code: str, description: str, status: int = 400) -> JSONResponse:
-            return JSONResponse({"error": code, "error_description": description}, status)
-
-        if form.get("client_id") != self.client_id or form.get("client_secret") != (
-            self.client_secret
-        ):
-            return refused("invalid_client", "AADB2C90081: The specified client secret is wrong.")
-        if self.client_secret_expired:
-            return refused(
-                "invalid_grant",
-                "AADB2C90085: The service has encountered an internal error. "
-                "Please reauthenticate and try again.",
-            )
-        grant = form.get("grant_type")
-        if grant == "authorization_code":
-            issued = self.codes.pop(str(form.get("code", "")), None)
-            if issued is None or self.clock.now() - issued[1] > CODE_LIFETIME:
-                return refused("invalid_grant", "AADB2C90080: The provided grant has expired.")
-            return JSONResponse(self.issue_token())
-        if grant == "refresh_token":
-            old = str(form.get("refresh_token", ""))
-            if old not in self.refresh:
-                return refused("invalid_grant", "AADB2C90129: The provided grant has been revoked.")
-            self.refresh.discard(old)  # rotation: the old refresh token is spent
-            return JSONResponse(self.issue_token())
-        return refused("unsupported_grant_type", f"unsupported grant type {grant!r}")
-
-    # ---------------------------------------------------------------------------- gateway
-
-    async def _gate(self, request: Request, family: str, name: str, handler: Handler) -> Response:
-        """What Azure API Management does before the backend, then faults, then the handler."""
-        if request.headers.get("ocp-apim-subscription-key") != self.subscription_key:
-            missing = "ocp-apim-subscription-key" not in request.headers
-            return _error(
-                401,
-                f"Access denied due to {'missing' if missing else 'invalid'} subscription key. "
-                "Make sure to provide a valid key for an active subscription.",
-            )
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        expiry = self.access.get(token) if scheme.lower() == "bearer" else None
-        now = self.clock.now()
-        if expiry is None or expiry <= now:
-            return _error(401, "Unauthorized. Access token is missing or invalid.")
-        if self.per_second is not None:
-            second = math.floor(self.clock.monotonic())
-            start, count = self.window
-            count = count + 1 if start == second else 1
-            self.window = (second, count)
-            if count > self.per_second:
-                wait = max(1, math.ceil(second + 1 - self.clock.monotonic()))
-                response = _error(429, f"Rate limit is exceeded. Try again in {wait} seconds.")
-                response.headers["Retry-After"] = str(wait)
-                return response
-        if now.date() != self.day:
-            self.day, self.calls_today = now.date(), 0
-        if self.per_day is not None and self.calls_today >= self.per_day:
-            left = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
-            seconds = math.ceil(left.total_seconds())
-            hms = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-            return _error(403, f"Out of call volume quota. Quota will be replenished in {hms}.")
-        self.calls_today += 1
-        if name == "set_automation_level" and await _json_field(request, "level") == -1:
-            name = "stop_automation"  # the two routes share a method and path
-        fault = self.faults.pick(name, family)
-        if fault == "408":
-            return _error(408, "Request timeout")
-        if fault == "486":
-            return _error(486, "Busy visual user interface")
-        if fault == "5xx":
-            status = self.faults.rng.choice(_FIVE_XX)
-            if family == "multisocket":  # its bodies are plain text
-                return PlainTextResponse("Server error", status)
-            return (_hc_error if family == "home_control" else _error)(status, "Server error")
-        if fault == "latency":
-            await self.clock.sleep(self.faults.latency)
-        answer = await handler(request)
-        if fault == "drop":  # the backend acted, but the answer never arrives
-            return _Dropped()
-        if fault == "trickle":
-            return _Trickled(answer, self.clock, self.faults.trickle)
-        if fault == "bomb":
-            headers = {"Content-Encoding": "gzip"}
-            return Response(_bomb(), 200, headers=headers, media_type="application/json")
-        if fault == "malformed" and answer.body:
-            cut = answer.body[: len(answer.body) // 2]
-            return Response(cut, answer.status_code, media_type="application/json")
-        return answer
+    def push(self, plant_id: str, body: Any) -> list[asyncio.Task[tuple[str, int | str]]]:
+        """POST ``body`` (JSON, or bytes as they are) to every URL subscribed to the plant."""
+        return self.c2c.push(plant_id, body)
 
     def _data_routes(self) -> list[StarletteRoute]:
         routes = []
         registered = set()
+        gate = self.gateway.handle
         for route in ROUTES:
             if (route.method, route.path) in registered:
                 continue  # stop_automation: served (and told apart) with set_automation_level
             registered.add((route.method, route.path))
-            handler: Handler = getattr(self, f"{route.family}_{route.name}")
+            handler: Handler = getattr(self.tables[route.family], route.name)
             path = route.path.replace("{value}", "{value:path}")
             variants = [(path, handler)]
             if "{kind}" in path:  # one route per kind the route's own check accepts
@@ -346,411 +152,10 @@ class SimulatorApp:
                     if _accepts(check, kind)
                 ]
             for variant, endpoint in variants:
-                gated = partial(self._gate, family=route.family, name=route.name, handler=endpoint)
+                gated = partial(gate, family=route.family, name=route.name, handler=endpoint)
                 routes.append(StarletteRoute(variant, gated, methods=[route.method]))
         return routes
 
     async def _not_found(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        return _error(status, "Resource not found")
-
-    # --------------------------------------------------------------------------- Smarther
-
-    def _chrono(self, request: Request) -> Thermostat | None:
-        params = request.path_params
-        thermostat = self.fleet.thermostat(params["plant_id"], params["module_id"])
-        if thermostat is not None and thermostat.settle(self.clock.now()):
-            self.notify(thermostat)  # the timed mode ended: that is a change too
-        return thermostat
-
-    def status_payload(self, t: Thermostat, *, notification: bool = False) -> dict[str, Any]:
-        now = self.clock.now()
-        number: int | str = str(t.program) if notification else t.program
-        status: dict[str, Any] = {
-            "function": t.function,
-            "mode": t.mode,
-            "setPoint": {"value": f"{t.effective_setpoint():.5f}", "unit": "C"},
-            "programs": [{"number": number}],
-            "temperatureFormat": "C",
-            "loadState": "ACTIVE" if t.load_active(now) else "INACTIVE",
-            "time": now.isoformat(timespec="seconds"),
-            "thermometer": {"measures": [self._measure(now, t.temperature(now), "C")]},
-            "hygrometer": {"measures": [self._measure(now, t.humidity(now), "%")]},
-            "sender": {
-                "addressType": "AddressLocation" if notification else "addressLocation",
-                "system": "thermoregulation",
-                "plant": {"id": t.plant_id, "module": {"id": t.id}},
-            },
-        }
-        if t.until is not None:
-            status["activationTime"] = _wire_time(t.until)
-        if notification:
-            status["online"] = True
-            status["receiver"] = {"oid": [self.client_id]}
-        return status
-
-    @staticmethod
-    def _measure(now: datetime, value: float, unit: str) -> dict[str, str]:
-        return {"timeStamp": now.isoformat(timespec="seconds"), "value": f"{value}", "unit": unit}
-
-    async def smarther_list_plants(self, request: Request) -> Response:
-        if not self.fleet.plants:
-            return Response(status_code=204)
-        return JSONResponse({"plants": [{"id": p.id, "name": p.name} for p in self.fleet.plants]})
-
-    async def smarther_get_topology(self, request: Request) -> Response:
-        plant = self.fleet.by_id.get(request.path_params["plant_id"])
-        if plant is None:
-            return _error(404, "Resource not found")
-        modules = [
-            {"device": "chronothermostat", "id": t.id, "name": t.name} for t in plant.thermostats
-        ]
-        body = {
-            "plant": {"id": request.path_params["plant_id"], "name": plant.name, "modules": modules}
-        }
-        return JSONResponse(body)
-
-    async def smarther_get_status(self, request: Request) -> Response:
-        t = self._chrono(request)
-        if t is None:
-            return _error(404, "Resource not found")
-        return JSONResponse({"chronothermostats": [self.status_payload(t)]})
-
-    async def smarther_set_status(self, request: Request) -> Response:
-        t = self._chrono(request)
-        if t is None:
-            return _error(404, "Resource not found")
-        try:
-            body = json.loads(await request.body())
-            function = str(body["function"]).upper()
-            mode = str(body["mode"]).upper()
-        except (ValueError, KeyError, TypeError):
-            return _error(400, "Bad request")
-        if function not in ("HEATING", "COOLING") or mode not in (
-            "AUTOMATIC",
-            "MANUAL",
-            "BOOST",
-            "OFF",
-            "PROTECTION",
-        ):
-            return _error(400, "Bad request")
-        try:
-            change = self._new_state(t, mode, body)
-        except (ValueError, KeyError, TypeError, IndexError):
-            return _error(430, "Wrong input parameters")
-        previous = (t.function, t.mode, t.setpoint, t.program) if t.until is None else t.previous
-        t.function, t.mode = function, mode
-        t.setpoint, t.program, t.until = change
-        t.previous = previous if t.until is not None else None
-        self.notify(t)
-        return Response(status_code=200)
-
-    def _new_state(
-        self, t: Thermostat, mode: str, body: dict[str, Any]
-    ) -> tuple[float, int, datetime | None]:
-        setpoint, program, until = t.setpoint, t.program, None
-        when = str(body.get("activationTime") or "")
-        if mode == "MANUAL":
-            setpoint = float(body["setPoint"]["value"])
-            if not 3 <= setpoint <= 40:
-                raise ValueError("setpoint")
-        if mode == "AUTOMATIC":
-            program = int(body["programs"][0]["number"])
-            if not 0 <= program <= 11:
-                raise ValueError("program")
-        if mode == "BOOST":
-            start, _, end = when.partition("/")
-            minutes = (_parse_time(end) - _parse_time(start)).total_seconds() / 60
-            if round(minutes) not in (30, 60, 90):
-                raise ValueError("boost")
-            until = self.clock.now() + timedelta(minutes=round(minutes))
-        elif when:
-            until = _parse_time(when.rpartition("/")[2])
-        return setpoint, program, until
-
-    async def smarther_get_measures(self, request: Request) -> Response:
-        t = self._chrono(request)
-        if t is None:
-            return _error(404, "Resource not found")
-        status = self.status_payload(t)
-        return JSONResponse({k: status[k] for k in ("thermometer", "hygrometer", "sender")})
-
-    async def smarther_get_programs(self, request: Request) -> Response:
-        t = self._chrono(request)
-        if t is None:
-            return _error(404, "Resource not found")
-        programs = [{"number": n, "name": name} for n, name in t.programs]
-        return JSONResponse({"chronothermostats": [{"programs": programs}]})
-
-    async def smarther_list_subscriptions(self, request: Request) -> Response:
-        items = [
-            {"plantId": plant.id, "subscriptionId": sid, "EndPointUrl": url}
-            for plant in self.fleet.plants
-            for sid, url in plant.state.subscriptions.items()
-        ]
-        return JSONResponse(items) if items else Response(status_code=204)
-
-    async def smarther_subscribe(self, request: Request) -> Response:
-        plant = self.fleet.by_id.get(request.path_params["plant_id"])
-        if plant is None:
-            return _error(404, "Resource not found")
-        try:
-            url = str(json.loads(await request.body())["EndPointUrl"])
-        except (ValueError, KeyError, TypeError):
-            return _error(400, "Bad request")
-        if not url.startswith("https://"):
-            return _error(400, "Bad request")
-        if url in plant.subscriptions.values():
-            return _error(409, "Subscription already exists")
-        sid = str(uuid.uuid4())
-        plant.subscriptions[sid] = url
-        return JSONResponse({"subscriptionId": sid}, status_code=201)
-
-    async def smarther_unsubscribe(self, request: Request) -> Response:
-        plant = self.fleet.by_id.get(request.path_params["plant_id"])
-        sid = request.path_params["subscription_id"]
-        if plant is None or plant.subscriptions.pop(sid, None) is None:
-            return _error(404, "Resource not found")
-        return Response(status_code=200)
-
-    # ------------------------------------------------------------------------------- C2C
-
-    def notify(self, t: Thermostat) -> None:
-        """POST the Event-Grid-style notification to every URL subscribed to the plant."""
-        if not self.fleet.by_id[t.plant_id].subscriptions:
-            return
-        now = self.clock.now()
-        event = [
-            {
-                "id": str(uuid.uuid4()),
-                "eventType": "DeviceToCloud",
-                "subject": f"///bs_cloud_{t.plant_id}//",
-                "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "data": {"chronothermostats": [self.status_payload(t, notification=True)]},
-                "subjectElements": {"plantId": f"bs_cloud_{t.plant_id}"},
-            }
-        ]
-        self.push(t.plant_id, event)
-
-    def push(self, plant_id: str, body: Any) -> list[asyncio.Task[tuple[str, int | str]]]:
-        """POST ``body`` (JSON, or bytes as they are) to every URL subscribed to the plant."""
-        tasks = []
-        for url in list(self.fleet.by_id[plant_id].subscriptions.values()):
-            task = asyncio.get_running_loop().create_task(self._deliver(url, body))
-            self.pending.add(task)
-            task.add_done_callback(self.pending.discard)
-            tasks.append(task)
-        return tasks
-
-    async def _deliver(self, url: str, body: Any) -> tuple[str, int | str]:
-        target = httpx.URL(url)
-        if target.host in ("127.0.0.1", "localhost", "::1"):
-            target = target.copy_with(scheme="http")  # loopback receivers in tests have no TLS
-        content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"content-type": "application/json"}
-        outcome: tuple[str, int | str]
-        try:
-            wire = Borrowed(self.webhook_transport) if self.webhook_transport else None
-            async with httpx.AsyncClient(transport=wire, timeout=5) as http:
-                response = await http.post(target, content=content, headers=headers)
-            outcome = (url, response.status_code)
-        except httpx.HTTPError as exc:
-            outcome = (url, type(exc).__name__)
-        self.deliveries.append(outcome)
-        return outcome
-
-    # ------------------------------------------------------------------------ Home + Control
-
-    def _hc_plant(self, request: Request) -> SimPlantState | None:
-        return self.fleet.by_hc_id.get(request.path_params["plant_id"])
-
-    def _hc_module(self, request: Request, kind: ModuleKind | None = None) -> HCModule | None:
-        plant = self._hc_plant(request)
-        if plant is None:
-            return None
-        module_id = request.path_params["module_id"]
-        for module in plant.all_hc_modules():
-            if module.id == module_id and (kind is None or module.kind == kind.value):
-                return module
-        return None
-
-    @staticmethod
-    def _hc_status(module: HCModule) -> dict[str, Any]:
-        status: dict[str, Any] = {
-            "reachable": module.reachable,
-            "fw": 42,
-            "sender": {"plant": {"module": {"id": module.id}}},
-        }
-        if module.kind in ("plug", "light"):
-            status["status"] = "on" if module.on else "off"
-            status["consumptions"] = [
-                {
-                    "unit": "watt",
-                    "value": module.power if module.on else 0,
-                    "timestamp": "2020-11-22T11:14:14+00:00",
-                }
-            ]
-        if module.kind == "light":
-            status["level"] = module.level
-        if module.kind == "automation":
-            status["level"], status["step"] = module.level, 100
-        if module.kind == "remote":
-            status["battery"] = "full"
-        return status
-
-    async def home_control_list_plants(self, request: Request) -> Response:
-        plants = [{"id": p.hc_id, "name": p.name, "country": "IT"} for p in self.fleet.plants]
-        return JSONResponse({"plants": plants})
-
-    async def home_control_get_topology(self, request: Request) -> Response:
-        plant = self._hc_plant(request)
-        if plant is None:
-            return _hc_error(404, "Not found")
-
-        def module(m: HCModule) -> dict[str, str]:
-            return {"id": m.id, "name": m.name, "hw_type": m.hw_type, "device": m.kind}
-
-        ambients = [
-            {"id": a_id, "name": name, "type": kind, "modules": [module(m) for m in modules]}
-            for a_id, name, kind, modules in plant.ambients
-        ]
-        body = {
-            "plant": {
-                "id": plant.hc_id,
-                "ambients": ambients,
-                "modules": [module(m) for m in plant.hc_modules],
-            }
-        }
-        return JSONResponse(body)
-
-    async def home_control_get_plant_status(self, request: Request) -> Response:
-        plant = self._hc_plant(request)
-        if plant is None:
-            return _hc_error(404, "Not found")
-        groups: dict[str, list[dict[str, Any]]] = {
-            g: [] for g in ("lights", "plugs", "automations", "energymeters", "remotes", "heaters")
-        }
-        for m in plant.all_hc_modules():
-            groups[m.kind + "s"].append(self._hc_status(m))
-        return JSONResponse({"modules": groups})
-
-    async def home_control_get_module_status(self, request: Request, kind: ModuleKind) -> Response:
-        module = self._hc_module(request, kind)
-        if module is None:
-            return _hc_error(404, "Not found")
-        return JSONResponse({kind.value + "s": [self._hc_status(module)]})
-
-    async def _hc_switch(self, request: Request, modules: list[HCModule]) -> Response:
-        try:
-            status = json.loads(await request.body())["status"]
-        except (ValueError, KeyError, TypeError):
-            return _hc_error(400, "Invalid arguments")
-        if status not in ("on", "off"):
-            return _hc_error(400, "Invalid arguments")
-        for module in modules:
-            module.on = status == "on"
-            module.power = 60 if module.on else 0
-        return PlainTextResponse("Status changed successfully")
-
-    async def home_control_set_module_status(self, request: Request, kind: ModuleKind) -> Response:
-        module = self._hc_module(request, kind)
-        if module is None:
-            return _hc_error(404, "Not found")
-        return await self._hc_switch(request, [module])
-
-    async def home_control_set_ambient_plugs(self, request: Request) -> Response:
-        plant = self._hc_plant(request)
-        ambient_id = request.path_params["ambient_id"]
-        ambient = next((a for a in plant.ambients if a[0] == ambient_id), None) if plant else None
-        if ambient is None:
-            return _hc_error(404, "Not found")
-        return await self._hc_switch(request, [m for m in ambient[3] if m.kind == "plug"])
-
-    async def home_control_set_automation_level(self, request: Request) -> Response:
-        module = self._hc_module(request, ModuleKind.AUTOMATION)
-        if module is None:
-            return _hc_error(404, "Not found")
-        try:
-            level = json.loads(await request.body())["level"]
-        except (ValueError, KeyError, TypeError):
-            return _hc_error(400, "Invalid arguments")
-        if not isinstance(level, int) or not -1 <= level <= 100:
-            return _hc_error(406, "Request not acceptable")
-        if level >= 0:
-            module.level = level
-        return PlainTextResponse("OK")
-
-    async def home_control_list_scenes(self, request: Request) -> Response:
-        plant = self._hc_plant(request)
-        if plant is None:
-            return _hc_error(404, "Not found")
-        scenes = [
-            {"name": name, "sender": {"plant": {"module": {"id": sid}}}}
-            for sid, name in plant.scenes
-        ]
-        return JSONResponse({"scenes": scenes})
-
-    async def home_control_run_scene(self, request: Request) -> Response:
-        plant = self._hc_plant(request)
-        if plant is None or request.path_params["scene_id"] not in dict(plant.scenes):
-            return _hc_error(404, "Not found")
-        for module in plant.all_hc_modules():  # every scene switches the lights off
-            if module.kind == "light":
-                module.on = False
-        return PlainTextResponse("OK")
-
-    # ------------------------------------------------------------------------- Multisocket
-
-    def _sockets(self, request: Request) -> list[Any] | None:
-        plant = self.fleet.by_id.get(request.path_params["plant_id"])
-        if plant is None:
-            return None
-        by, value = request.path_params["by"], request.path_params["value"]
-        return [s for s in plant.sockets if getattr(s, by, None) == value]
-
-    async def multisocket_get_plugs(self, request: Request) -> Response:
-        sockets = self._sockets(request)
-        if sockets is None:
-            return PlainTextResponse("The plant identified by 'plantId' does not exist.", 404)
-        if not sockets:
-            return PlainTextResponse("No Plug were found.", 404)
-        plugs = [{"id": s.id, "name": s.name, "status": s.status} for s in sockets]
-        return JSONResponse({"plugs": plugs})
-
-    async def multisocket_set_plugs(self, request: Request) -> Response:
-        sockets = self._sockets(request)
-        if sockets is None:
-            return PlainTextResponse("The plant identified by 'plantId' does not exist.", 404)
-        if not sockets:
-            return PlainTextResponse("No Plug were found.", 404)
-        try:
-            status = json.loads(await request.body())["status"]
-        except (ValueError, KeyError, TypeError):
-            return PlainTextResponse("A parameter is missing", 400)
-        if not isinstance(status, list) or not all(isinstance(v, bool) for v in status):
-            return PlainTextResponse("One of the specified parameter should be an array", 400)
-        for socket in sockets:
-            socket.status = [status[i % len(status)] for i in range(len(socket.status))]
-        return Response(status_code=200)
-
-    # -------------------------------------------------------------------------- door entry
-
-    async def door_entry_call_home(self, request: Request) -> Response:
-        plant_id = request.path_params["plant_id"]
-        plant = self.fleet.by_id.get(plant_id)
-        if plant is None or request.path_params["device_id"] not in plant.door_units:
-            return _error(404, "Resource not found")
-        exp = int((self.clock.now() + timedelta(minutes=5)).timestamp())
-        header, payload = (
-            base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
-            for part in ({"alg": "none", "typ": "JWT"}, {"sub": plant_id, "exp": exp})
-        )
-        unit = {
-            "ticket": f"{header}.{payload}.sim",
-            "sender": {
-                "addressType": "addressLocation",
-                "system": "videodoorentry",
-                "plant": {"id": plant_id},
-            },
-        }
-        return JSONResponse({"audiovideounits": [unit]})
+        return error(status, "Resource not found")

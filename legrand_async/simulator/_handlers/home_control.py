@@ -1,0 +1,158 @@
+"""Home + Control (legacy): plants, topology, module status, switching, shutters, scenes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from ...models.home_control import ModuleKind
+from .._fleet import Fleet, HCModule, SimPlantState
+from .._wire import hc_error, json_object
+
+__all__ = ["HomeControl"]
+
+_GROUPS = ("lights", "plugs", "automations", "energymeters", "remotes", "heaters")
+
+
+def _status(module: HCModule) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "reachable": module.reachable,
+        "fw": 42,
+        "sender": {"plant": {"module": {"id": module.id}}},
+    }
+    if module.kind in ("plug", "light"):
+        status["status"] = "on" if module.on else "off"
+        status["consumptions"] = [
+            {
+                "unit": "watt",
+                "value": module.power if module.on else 0,
+                "timestamp": "2020-11-22T11:14:14+00:00",
+            }
+        ]
+    if module.kind == "light":
+        status["level"] = module.level
+    if module.kind == "automation":
+        status["level"], status["step"] = module.level, 100
+    if module.kind == "remote":
+        status["battery"] = "full"
+    return status
+
+
+async def _switch(request: Request, modules: list[HCModule]) -> Response:
+    status = (await json_object(request) or {}).get("status")
+    if status not in ("on", "off"):
+        return hc_error(400, "Invalid arguments")
+    for module in modules:
+        module.on = status == "on"
+        module.power = 60 if module.on else 0
+    return PlainTextResponse("Status changed successfully")
+
+
+class HomeControl:
+    """The Home + Control routes; the module routes take the ``kind`` their path names."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def _plant(self, request: Request) -> SimPlantState | None:
+        return self.fleet.by_hc_id.get(request.path_params["plant_id"])
+
+    def _module(self, request: Request, kind: ModuleKind) -> HCModule | None:
+        plant = self._plant(request)
+        if plant is None:
+            return None
+        module_id = request.path_params["module_id"]
+        for module in plant.all_hc_modules():
+            if module.id == module_id and module.kind == kind.value:
+                return module
+        return None
+
+    async def list_plants(self, request: Request) -> Response:
+        plants = [{"id": p.hc_id, "name": p.name, "country": "IT"} for p in self.fleet.plants]
+        return JSONResponse({"plants": plants})
+
+    async def get_topology(self, request: Request) -> Response:
+        plant = self._plant(request)
+        if plant is None:
+            return hc_error(404, "Not found")
+
+        def module(m: HCModule) -> dict[str, str]:
+            return {"id": m.id, "name": m.name, "hw_type": m.hw_type, "device": m.kind}
+
+        ambients = [
+            {"id": a_id, "name": name, "type": kind, "modules": [module(m) for m in modules]}
+            for a_id, name, kind, modules in plant.ambients
+        ]
+        body = {
+            "plant": {
+                "id": plant.hc_id,
+                "ambients": ambients,
+                "modules": [module(m) for m in plant.hc_modules],
+            }
+        }
+        return JSONResponse(body)
+
+    async def get_plant_status(self, request: Request) -> Response:
+        plant = self._plant(request)
+        if plant is None:
+            return hc_error(404, "Not found")
+        groups: dict[str, list[dict[str, Any]]] = {group: [] for group in _GROUPS}
+        for m in plant.all_hc_modules():
+            groups[m.kind + "s"].append(_status(m))
+        return JSONResponse({"modules": groups})
+
+    async def get_module_status(self, request: Request, kind: ModuleKind) -> Response:
+        module = self._module(request, kind)
+        if module is None:
+            return hc_error(404, "Not found")
+        return JSONResponse({kind.value + "s": [_status(module)]})
+
+    async def set_module_status(self, request: Request, kind: ModuleKind) -> Response:
+        module = self._module(request, kind)
+        if module is None:
+            return hc_error(404, "Not found")
+        return await _switch(request, [module])
+
+    async def set_ambient_plugs(self, request: Request) -> Response:
+        plant = self._plant(request)
+        ambient_id = request.path_params["ambient_id"]
+        ambient = next((a for a in plant.ambients if a[0] == ambient_id), None) if plant else None
+        if ambient is None:
+            return hc_error(404, "Not found")
+        return await _switch(request, [m for m in ambient[3] if m.kind == "plug"])
+
+    async def set_automation_level(self, request: Request) -> Response:
+        """Also ``stop_automation`` (level -1): the two routes share a method and path."""
+        module = self._module(request, ModuleKind.AUTOMATION)
+        if module is None:
+            return hc_error(404, "Not found")
+        body = await json_object(request)
+        if body is None or "level" not in body:
+            return hc_error(400, "Invalid arguments")
+        level = body["level"]
+        if not isinstance(level, int) or not -1 <= level <= 100:
+            return hc_error(406, "Request not acceptable")
+        if level >= 0:
+            module.level = level
+        return PlainTextResponse("OK")
+
+    async def list_scenes(self, request: Request) -> Response:
+        plant = self._plant(request)
+        if plant is None:
+            return hc_error(404, "Not found")
+        scenes = [
+            {"name": name, "sender": {"plant": {"module": {"id": sid}}}}
+            for sid, name in plant.scenes
+        ]
+        return JSONResponse({"scenes": scenes})
+
+    async def run_scene(self, request: Request) -> Response:
+        plant = self._plant(request)
+        if plant is None or request.path_params["scene_id"] not in dict(plant.scenes):
+            return hc_error(404, "Not found")
+        for module in plant.all_hc_modules():  # every scene switches the lights off
+            if module.kind == "light":
+                module.on = False
+        return PlainTextResponse("OK")

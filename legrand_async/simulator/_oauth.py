@@ -1,0 +1,101 @@
+"""The simulated OAuth server: ``/authorize`` with auto-consent, ``/token`` with rotation."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from .._clock import Clock
+
+__all__ = ["ACCESS_LIFETIME", "OAuthServer"]
+
+ACCESS_LIFETIME = timedelta(hours=1)
+CODE_LIFETIME = timedelta(minutes=10)
+
+
+class OAuthServer:
+    """The registered application's sign-in: codes, expiring access tokens, rotating refreshes."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        client_id: str,
+        client_secret: str,
+        access_lifetime: timedelta = ACCESS_LIFETIME,
+    ) -> None:
+        if not access_lifetime > timedelta(0):
+            raise ValueError("access_lifetime must be positive")
+        self.clock = clock
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.access_lifetime = access_lifetime
+        self.client_secret_expired = False
+        self.codes: dict[str, tuple[str, datetime]] = {}  # code -> (redirect_uri, issued)
+        self.access: dict[str, datetime] = {}  # access token -> expiry
+        self.refresh: set[str] = set()
+
+    def bearer_valid(self, authorization: str, now: datetime) -> bool:
+        """Whether an ``Authorization`` header carries an access token still valid at ``now``."""
+        scheme, _, token = authorization.partition(" ")
+        expiry = self.access.get(token) if scheme.lower() == "bearer" else None
+        return expiry is not None and expiry > now
+
+    def issue_token(self) -> dict[str, Any]:
+        """A fresh access and refresh token pair, as the token endpoint answers it."""
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        self.access[access] = self.clock.now() + self.access_lifetime
+        self.refresh.add(refresh)
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "expires_in": int(self.access_lifetime.total_seconds()),
+            "scope": "comfort.read comfort.write plug.read plug.write light.write",
+        }
+
+    async def authorize(self, request: Request) -> Response:
+        query = request.query_params
+        if query.get("client_id") != self.client_id or query.get("response_type") != "code":
+            return JSONResponse({"message": "Internal error", "code": 1}, status_code=400)
+        redirect = query.get("redirect_uri", "")
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = (redirect, self.clock.now())
+        params = {"code": code, "state": query.get("state", "")}
+        separator = "&" if "?" in redirect else "?"
+        return RedirectResponse(f"{redirect}{separator}{urlencode(params)}", status_code=302)
+
+    async def token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+
+        def refused(code: str, description: str, status: int = 400) -> JSONResponse:
+            return JSONResponse({"error": code, "error_description": description}, status)
+
+        if form.get("client_id") != self.client_id or form.get("client_secret") != (
+            self.client_secret
+        ):
+            return refused("invalid_client", "AADB2C90081: The specified client secret is wrong.")
+        if self.client_secret_expired:
+            return refused(
+                "invalid_grant",
+                "AADB2C90085: The service has encountered an internal error. "
+                "Please reauthenticate and try again.",
+            )
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            issued = self.codes.pop(str(form.get("code", "")), None)
+            if issued is None or self.clock.now() - issued[1] > CODE_LIFETIME:
+                return refused("invalid_grant", "AADB2C90080: The provided grant has expired.")
+            return JSONResponse(self.issue_token())
+        if grant == "refresh_token":
+            old = str(form.get("refresh_token", ""))
+            if old not in self.refresh:
+                return refused("invalid_grant", "AADB2C90129: The provided grant has been revoked.")
+            self.refresh.discard(old)  # rotation: the old refresh token is spent
+            return JSONResponse(self.issue_token())
+        return refused("unsupported_grant_type", f"unsupported grant type {grant!r}")

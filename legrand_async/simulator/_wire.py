@@ -1,0 +1,34 @@
+"""What the simulated gateway and every handler table share: error bodies and JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+__all__ = ["Handler", "error", "hc_error", "json_object"]
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+def error(status: int, message: str) -> JSONResponse:
+    """Smarther / door entry / gateway error format."""
+    return JSONResponse({"statusCode": status, "message": message}, status_code=status)
+
+
+def hc_error(status: int, message: str) -> JSONResponse:
+    """Home + Control error format."""
+    body = {"errors": [{"userMessage": message, "internalMessage": message, "code": status}]}
+    return JSONResponse(body, status_code=status)
+
+
+async def json_object(request: Request) -> dict[str, Any] | None:
+    """The request's body if it is a JSON object, else None."""
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
