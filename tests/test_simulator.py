@@ -781,12 +781,13 @@ async def test_multisocket_errors_are_text() -> None:
     async with raw(sim) as http:
         response = await http.post(path, json={})
         assert (response.status_code, response.text) == (400, "A parameter is missing")
-        response = await http.post(path, json={"status": True})
-        assert (response.status_code, response.text) == (
-            400,
-            "One of the specified parameter should be an array",
-        )
-        assert response.headers["content-type"].startswith("text/plain")
+        for status in (True, [], [1]):
+            response = await http.post(path, json={"status": status})
+            assert (response.status_code, response.text) == (
+                400,
+                "One of the specified parameter should be an array",
+            )
+            assert response.headers["content-type"].startswith("text/plain")
 
 
 # ------------------------------------------------------------------------------- door entry

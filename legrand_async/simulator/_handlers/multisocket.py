@@ -41,7 +41,8 @@ class Multisocket:
         if body is None or "status" not in body:
             return PlainTextResponse("A parameter is missing", 400)
         status = body["status"]
-        if not isinstance(status, list) or not all(isinstance(v, bool) for v in status):
+        valid = isinstance(status, list) and status and all(isinstance(v, bool) for v in status)
+        if not valid:
             return PlainTextResponse("One of the specified parameter should be an array", 400)
         for socket in sockets:
             socket.status = [status[i % len(status)] for i in range(len(socket.status))]
