@@ -228,12 +228,12 @@ SCENARIOS = {
 }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--consumer-ms", type=float, default=50.0)
     parser.add_argument("--rounds", type=int, default=11)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n = args.requests
     print(
         f"{n} concurrent POSTs, consumer {args.consumer_ms:g} ms/event, medians of "
