@@ -957,3 +957,35 @@ def test_login_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> No
         assert option in out
     for option in ("--listen", "--import", "--config", "--scopes"):
         assert option in out
+
+
+# --- a config.json that is not what it should be ----------------------------------------------
+
+
+def _deep_json() -> str:
+    return "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda path: path.write_text(_deep_json()), id="nested 100000 deep"),
+        pytest.param(lambda path: path.write_bytes(b"\xff\xfe{\x00"), id="not UTF-8"),
+        pytest.param(lambda path: path.write_text("[1, 2]"), id="not an object"),
+        pytest.param(lambda path: path.write_bytes(b" " * (2 << 20)), id="over 1 MiB"),
+        pytest.param(lambda path: path.mkdir(), id="a directory"),
+        pytest.param(lambda path: os.mkfifo(path), id="a FIFO"),
+    ],
+)
+def test_a_config_json_that_is_not_a_json_object_is_one_line_never_a_traceback(
+    tmp_path: Path, make: Callable[[Path], object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    make(tmp_path / "config.json")
+
+    assert cli.main(["whoami", "--config", str(tmp_path)]) == 1  # a FIFO must not hang it
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "RecursionError" not in err
+    assert str(tmp_path / "config.json") in err
+    assert len(err.strip().splitlines()) == 1

@@ -26,6 +26,7 @@ __all__ = [
     "Kind",
     "classify",
     "parse_error_body",
+    "strict_json",
 ]
 
 #: Response extension holding the :class:`Classification`.
@@ -100,7 +101,7 @@ def _not_json(name: str) -> Any:
 _DECODER: Final = json.JSONDecoder(parse_int=_int, parse_constant=_not_json)
 
 
-def _loads(content: bytes) -> Any:
+def strict_json(content: bytes) -> Any:
     """Parsed JSON; ValueError when it is not JSON (RFC 8259: invalid UTF-8, NaN...), or too
     deep to parse. UTF-16 and UTF-32 (told by their first bytes) and a UTF-8 BOM are read."""
     try:
@@ -122,7 +123,7 @@ def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]
     try:
         if len(content) > _MAX_ERROR:  # real ones are a few hundred bytes; parsing costs more
             raise ValueError("too long to parse")
-        body = _loads(content)
+        body = strict_json(content)
         if _too_deep(body, MAX_DEPTH):
             raise ValueError("nested too deeply")
     except ValueError:
@@ -205,7 +206,7 @@ def classify(
         if not content or content.isspace():
             return Classification(status, Kind.OK)
         try:
-            return Classification(status, Kind.OK, body=_loads(content))
+            return Classification(status, Kind.OK, body=strict_json(content))
         except ValueError:
             return Classification(status, Kind.MALFORMED)
     code, message, body = parse_error_body(content)
