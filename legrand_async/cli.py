@@ -94,8 +94,6 @@ def load_config(directory: Path) -> dict[str, Any]:
         content, _ = read_private(path, MAX_CONFIG_FILE)
     except FileNotFoundError:
         return {}
-    except NotADirectoryError:
-        raise CLIError(f"cannot read {path}: {directory} is not a directory") from None
     except OSError as exc:
         raise CLIError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     except ValueError as exc:  # a directory, a FIFO, too large: named, never read
