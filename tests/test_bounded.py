@@ -8,6 +8,7 @@ hour is tested in no real time. One test trickles over a real loopback socket, f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import random
@@ -570,3 +571,37 @@ async def test_the_simulators_bomb_is_response_too_large() -> None:
         with pytest.raises(ResponseTooLarge):
             await client.smarther.get_topology(sim.plants[0])
     assert sim.faults.injected == {"bomb": 1}
+
+
+class SlowClose(Body):
+    """A body whose close takes a few loop turns (a pooled connection being released)."""
+
+    async def aclose(self) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.closed = True
+
+
+@pytest.mark.asyncio
+async def test_asyncio_cancelling_again_while_the_response_closes_still_closes_it() -> None:
+    # task.cancel() is what asyncio.run (Ctrl-C) and asyncio.timeout do: an anyio shield does
+    # not keep the second one out of a close that awaits.
+    bodies: list[SlowClose] = []
+    body_started = asyncio.Event()
+
+    async def respond(request: httpx.Request) -> httpx.Response:
+        body = SlowClose([b'{"statusCode": 5'], hang=True)
+        bodies.append(body)
+        body_started.set()
+        return httpx.Response(503, stream=body, request=request)
+
+    async with client_on(Wire(respond)) as client:
+        task = asyncio.create_task(client.smarther.get_status(PLANT, MODULE))
+        await body_started.wait()
+        await asyncio.sleep(0)
+        task.cancel()  # while the body is read
+        await asyncio.sleep(0)
+        task.cancel()  # while it is being closed
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert bodies[0].closed

@@ -14,14 +14,14 @@ that httpx's own connect and pool timeouts (same length) fire first and are retr
 from __future__ import annotations
 
 import math
-from types import TracebackType
-from typing import Final, Literal, Protocol
+from contextlib import AbstractContextManager, nullcontext
+from typing import Final
 
-import anyio
 import httpx
 
 from .._clock import Clock
 from .._deadline import Deadlines
+from .._shield import to_the_end
 from .body import ACCEPT_ENCODING, BodyTooLarge, Undecodable, read_body
 from .classify import CLASSIFICATION, EXPECTS_JSON, Kind, classify
 
@@ -52,41 +52,10 @@ def attempt_timeout(request: httpx.Request) -> float:
     return math.inf if None in values else float(max(values))
 
 
-class _Bound(Protocol):
-    """A deadline for one ``with`` block (the block is cut off when it passes)."""
-
-    def __enter__(self) -> object: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool: ...
-
-
-class _Unbounded:
-    """The deadline of an attempt without a timeout: never passes."""
-
-    def __enter__(self) -> _Unbounded:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> Literal[False]:
-        return False
-
-
-_UNBOUNDED: Final = _Unbounded()
-
-
 async def _close(response: httpx.Response) -> None:
-    """Close the wire's response, even while the caller is being cancelled."""
-    with anyio.CancelScope(shield=True):
-        await response.aclose()
+    """Close the wire's response, even while the caller is being cancelled (by anyio or by
+    asyncio's own ``task.cancel()``): a response left open would hold its connection."""
+    await to_the_end(response.aclose)
 
 
 class BoundedTransport(httpx.AsyncBaseTransport):
@@ -100,9 +69,9 @@ class BoundedTransport(httpx.AsyncBaseTransport):
         self._clock = clock
         self._deadlines: dict[float, Deadlines] = {}  # one per timeout (a client has one)
 
-    def _deadline(self, seconds: float) -> _Bound:
+    def _deadline(self, seconds: float) -> AbstractContextManager[object]:
         if not seconds < math.inf:
-            return _UNBOUNDED
+            return nullcontext()
         deadlines = self._deadlines.get(seconds)
         if deadlines is None:
             deadlines = self._deadlines[seconds] = Deadlines(seconds)
