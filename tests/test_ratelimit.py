@@ -39,7 +39,7 @@ from legrand_async import (
     ServerQuotaExhausted,
 )
 
-from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, load, wire
+from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
 
 NOON = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
@@ -1367,3 +1367,17 @@ def test_a_limiter_made_inside_trio() -> None:
         return times
 
     assert anyio.run(main, backend="trio") == pytest.approx([0.0, 0.0, 1.0])
+
+
+def test_the_limiter_keeps_the_servers_quota_answer_only_for_the_day_it_names() -> None:
+    clock = FakeClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    limit = RateLimit(per_day=None, clock=clock)
+    answer = object()
+    limit.exhaust(datetime(2026, 3, 2, tzinfo=UTC), answer=answer)
+    until = limit.snapshot().resets_at
+
+    assert limit.server_answer(until) is answer
+    assert limit.server_answer(until + timedelta(hours=1)) is None  # another day's spending
+
+    limit.exhaust(datetime(2026, 3, 2, 6, tzinfo=UTC))  # a later word without an answer
+    assert limit.server_answer(limit.snapshot().resets_at) is None

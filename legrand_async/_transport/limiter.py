@@ -135,6 +135,7 @@ class RateLimit:
         self._starts: deque[float] = deque()
         self._days = DayCount(day_resets_at)
         self._paused_until = 0.0  # monotonic
+        self._answer: tuple[datetime, object] | None = None  # the server's quota answer: until
         self._sync = (
             None
             if store is None
@@ -299,16 +300,25 @@ class RateLimit:
         if self._sync is not None:
             self._sync.urgent()
 
-    def exhaust(self, resets_at: datetime | None) -> None:
+    def exhaust(self, resets_at: datetime | None, *, answer: object = None) -> None:
         """The server says the day's quota is spent (403): fail fast until ``resets_at`` (at most
         :data:`MAX_EXHAUSTION` seconds ahead; the end of the day window when None; a naive
-        time is read as UTC)."""
+        time is read as UTC). ``answer`` (the server's response) is kept for
+        :meth:`server_answer` while the day stays spent."""
         if resets_at is not None and not isinstance(resets_at, datetime):
             raise TypeError(f"resets_at must be a datetime or None, got {type(resets_at).__name__}")
         self._days.mark_spent(resets_at, self.now())
+        if answer is not None:
+            self._answer = (self.snapshot().resets_at, answer)
         self._changed()
         if self._sync is not None:
             self._sync.urgent()
+
+    def server_answer(self, until: datetime) -> object:
+        """The answer given to :meth:`exhaust` if the day is spent ``until`` by its word, else
+        None (a later answer, or only the count from the store, says otherwise)."""
+        known = self._answer
+        return known[1] if known is not None and known[0] == until else None
 
     def __repr__(self) -> str:
         return (

@@ -7,9 +7,6 @@ its public names are re-exported here.
 
 from __future__ import annotations
 
-import weakref
-from datetime import datetime
-
 import httpx
 
 from .._responses import error_from_response
@@ -56,8 +53,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             response = await self._wrapped.handle_async_request(request)
         record: Classification = response.extensions[CLASSIFICATION]
         if record.kind is Kind.QUOTA:
-            limit.exhaust(record.quota_until)
-            _QUOTA_ANSWERS[limit] = (limit.snapshot().resets_at, response)
+            limit.exhaust(record.quota_until, answer=response)
         elif record.status == 429 and record.retry_after is not None:
             limit.pause(record.retry_after, cap=self._max_pause)
         if record.kind is Kind.QUOTA or record.status == 429:
@@ -68,12 +64,6 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
         await self._wrapped.aclose()
 
 
-#: The gateway's last quota answer per limiter, and until when it holds.
-_QUOTA_ANSWERS: weakref.WeakKeyDictionary[RateLimit, tuple[datetime, httpx.Response]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _as_server_answer(limit: RateLimit, exc: QuotaExhausted) -> QuotaExhausted:
     """``exc`` as the gateway's ServerQuotaExhausted when the gateway's quota answer is why.
 
@@ -82,15 +72,17 @@ def _as_server_answer(limit: RateLimit, exc: QuotaExhausted) -> QuotaExhausted:
     count is not spent, which only the gateway's answer does.
     """
     until = exc.resets_at
-    known = _QUOTA_ANSWERS.get(limit)
-    if known is not None and until == known[0]:
-        error = error_from_response(known[1], now=limit.now(), attempts=0)  # nothing was sent
+    if until is None:
+        return exc
+    answer = limit.server_answer(until)
+    if isinstance(answer, httpx.Response):
+        error = error_from_response(answer, now=limit.now(), attempts=0)  # nothing was sent
         assert isinstance(error, ServerQuotaExhausted)
         said = f"as the gateway said ({error.message})"
     else:
         quota = limit.snapshot()
         local = quota.per_day is not None and quota.used_today >= quota.per_day
-        if until is None or quota.remaining_today != 0 or local or quota.resets_at != until:
+        if quota.remaining_today != 0 or local or quota.resets_at != until:
             return exc  # the local count, or a wait longer than max_wait
         error = ServerQuotaExhausted("", status_code=403, resets_at=until, attempts=0)
         said = "as the gateway said before this process started"
