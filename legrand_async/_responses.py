@@ -14,7 +14,7 @@ import httpx
 
 from ._converters import structure
 from ._routing import Route
-from ._secrets import printable, request_secrets, scrub, scrub_json
+from ._secrets import request_secrets, scrub, scrub_json, server_text
 from ._transport.classify import CLASSIFICATION, Classification, Kind, classify, parse_error_body
 from ._transport.headers import request_id
 from ._transport.retry import ATTEMPTS
@@ -33,8 +33,6 @@ __all__ = [
     "parse_error_body",
     "result_from_response",
 ]
-
-_MAX_TEXT = 500
 
 
 def _classification(response: httpx.Response, now: datetime | None) -> Classification:
@@ -62,7 +60,7 @@ def error_from_exception(
     or ``undecodable`` for a body a decoding wire (respx, say) could not decode; its text is
     scrubbed of the request's secrets and ``secrets``. Raise it ``from error.__cause__``."""
     hidden = [*request_secrets(request), *secrets]
-    text = printable(scrub(str(exc), hidden))
+    text = server_text(str(exc), hidden)
     error: LegrandError
     if isinstance(exc, httpx.DecodingError):
         error = undecodable(f"the response body could not be decoded: {text}")
@@ -94,7 +92,7 @@ def error_from_response(response: httpx.Response, *, now: datetime, attempts: in
     secrets = request_secrets(response.request)
     if secrets:  # whatever the server wrote may echo them: its message, code, request id, body
         message, code, body, rid = scrub_json([message, code, body, rid], secrets)
-    message = printable(message)[:_MAX_TEXT]
+    message = server_text(message)  # scrubbed above, with the rest
     details: dict[str, Any] = {
         "status_code": status,
         "code": code,

@@ -17,7 +17,14 @@ from urllib.parse import quote, quote_plus, unquote
 
 import httpx
 
-__all__ = ["printable", "refuse_unsafe_characters", "request_secrets", "scrub", "scrub_json"]
+__all__ = [
+    "printable",
+    "refuse_unsafe_characters",
+    "request_secrets",
+    "scrub",
+    "scrub_json",
+    "server_text",
+]
 
 _HIDDEN = "***"
 _JSON_ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))')
@@ -143,6 +150,12 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def server_text(text: str, secrets: Iterable[str] = (), limit: int = 500) -> str:
+    """What a server (or an exception about its answer) wrote, fit for an error message: the
+    ``secrets`` scrubbed, unprintable characters escaped, at most ``limit`` characters."""
+    return printable(scrub(text, secrets))[:limit]
 
 
 def request_secrets(request: httpx.Request) -> list[str]:

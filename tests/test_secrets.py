@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import httpx
 import pytest
 import respx
 
@@ -205,3 +206,24 @@ def test_a_long_token_is_checked_in_one_pass() -> None:
     """A 5 MB token is checked by str methods, not character by character (fast)."""
     token = Token("A" * 5_000_000, "R" * 5_000_000, NOW)
     assert repr(token).count("***") == 2
+
+
+class _LongError(httpx.AsyncBaseTransport):
+    """A connection error whose text is long, with a line break and ESC in it."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused\r\n\x1b[31m" + "x" * 100_000, request=request)
+
+
+@pytest.mark.asyncio
+async def test_an_httpx_errors_text_is_cut_and_escaped_like_a_servers() -> None:
+    async with LegrandClient(
+        "key", access_token="token", transport=_LongError(), retry=RetryPolicy(max_attempts=1)
+    ) as client:
+        with pytest.raises(TransportError) as info:
+            await client.smarther.list_plants()
+    text = str(info.value)
+    assert "\r" not in text
+    assert "\n" not in text
+    assert "\x1b" not in text
+    assert len(text) < 1_000  # not the 100,000 characters of the exception

@@ -14,7 +14,7 @@ import httpx
 
 from .._clock import Clock, SystemClock
 from .._responses import error_from_exception
-from .._secrets import printable, refuse_unsafe_characters, scrub
+from .._secrets import refuse_unsafe_characters, scrub, server_text
 from .._transport.borrowed import Borrowed
 from .._transport.classify import CLASSIFICATION, EXPECTS_JSON, Classification, Kind
 from .._transport.headers import request_id
@@ -243,9 +243,8 @@ def token_error(
     """The AuthError for a failed token request, from its classification."""
     status, code, message = response.status_code, record.code, record.message
     if isinstance(code, str):
-        code = printable(scrub(code, secrets))[:100]
-    description = printable(scrub(message or response.reason_phrase or f"HTTP {status}", secrets))
-    description = description[:500]
+        code = server_text(code, secrets, 100)
+    description = server_text(message or response.reason_phrase or f"HTTP {status}", secrets)
     text = f"{code} {description}"
     if "AADB2C90085" in text:
         return ClientSecretExpired(
