@@ -161,11 +161,7 @@ class LegrandClient:
             raise error from error.__cause__
         if 200 <= response.status_code < 300:
             return result_from_response(route, response)
-        raise error_from_response(
-            response,
-            now=self._clock.now(),
-            attempts=response.request.extensions.get(ATTEMPTS, 1),
-        )
+        raise error_from_response(response, attempts=response.request.extensions.get(ATTEMPTS, 1))
 
     @property
     def quota(self) -> Quota | None:

@@ -1,13 +1,12 @@
 """Turn an httpx response into a result or a LegrandError: pure functions of the response.
 
-Both read the response's :class:`~._transport.classify.Classification` (made once by the
-transport; made here from the read body for a response that has none).
+Both read the response's :class:`~._transport.classify.Classification`, made once by the
+transport stack (its innermost layer classifies every answer): nothing here reads the body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ import httpx
 from ._converters import structure
 from ._routing import Route
 from ._secrets import request_secrets, scrub, scrub_json, server_text
-from ._transport.classify import CLASSIFICATION, Classification, Kind, classify, parse_error_body
+from ._transport.classify import CLASSIFICATION, Classification, Kind
 from ._transport.headers import request_id
 from ._transport.retry import ATTEMPTS
 from .errors import (
@@ -30,22 +29,13 @@ from .errors import (
 __all__ = [
     "error_from_exception",
     "error_from_response",
-    "parse_error_body",
     "result_from_response",
 ]
 
 
-def _classification(response: httpx.Response, now: datetime | None) -> Classification:
-    record = response.extensions.get(CLASSIFICATION)
-    if record is None:
-        record = classify(
-            response.status_code,
-            response.headers,
-            response.content,
-            now=now if now is not None else datetime.now(UTC),
-            expects_json=True,
-        )
-    assert isinstance(record, Classification)
+def _classification(response: httpx.Response) -> Classification:
+    """The record the transport made of ``response`` (the stack classifies every answer)."""
+    record: Classification = response.extensions[CLASSIFICATION]
     return record
 
 
@@ -81,9 +71,9 @@ def _too_large(record: Classification) -> ResponseTooLarge:
     return ResponseTooLarge(message, status_code=record.status)
 
 
-def error_from_response(response: httpx.Response, *, now: datetime, attempts: int) -> LegrandError:
-    """The documented error for a non-2xx response (its body must have been read)."""
-    record = _classification(response, now)
+def error_from_response(response: httpx.Response, *, attempts: int) -> LegrandError:
+    """The documented error for a non-2xx response that came through the transport stack."""
+    record = _classification(response)
     status = record.status
     if record.kind is Kind.TOO_LARGE:
         return _too_large(record)
@@ -151,7 +141,7 @@ def result_from_response(route: Route, response: httpx.Response) -> Any:
     if route.response is None:
         return None
     status = response.status_code
-    record = _classification(response, None)
+    record = _classification(response)
     if record.kind is Kind.TOO_LARGE:
         raise _too_large(record)
     if record.kind is Kind.UNDECODABLE:

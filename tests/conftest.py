@@ -16,6 +16,7 @@ import pytest_asyncio
 import respx
 
 from legrand_async import LegrandClient, RetryPolicy
+from legrand_async._transport.bounded import DEFAULT_MAX_BODY_SIZE, BoundedTransport
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = "https://api.developer.legrand.com"
@@ -42,6 +43,14 @@ def wire() -> httpx.AsyncHTTPTransport:
 def load(name: str) -> Any:
     """A fixture payload, parsed."""
     return json.loads((FIXTURES / name).read_text())
+
+
+async def through_the_stack(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+    """``response`` to ``request`` as the client's stack hands it up: read, closed, classified
+    once (what the error mapping reads)."""
+    wire = httpx.MockTransport(lambda _: response)
+    bounded = BoundedTransport(wire, max_body_size=DEFAULT_MAX_BODY_SIZE, clock=FakeClock())
+    return await bounded.handle_async_request(request)
 
 
 class FakeClock:

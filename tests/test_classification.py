@@ -39,7 +39,17 @@ from legrand_async._transport.classify import (
     parse_error_body,
 )
 
-from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, make_client
+from .conftest import (
+    CHRONO,
+    KEY,
+    MODULE,
+    PLANT,
+    TOKEN,
+    FakeClock,
+    load,
+    make_client,
+    through_the_stack,
+)
 
 QUOTA = "Out of call volume quota. Quota will be replenished in 02:00:00."
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -199,7 +209,7 @@ def test_the_record_is_what_the_error_mapping_reads() -> None:
     response = httpx.Response(500, content=b'{"message": "on the wire"}', request=request)
     record = Classification(500, Kind.ERROR, retry_after=9.0, code=77, message="recorded")
     response.extensions[CLASSIFICATION] = record
-    error = error_from_response(response, now=NOW, attempts=2)
+    error = error_from_response(response, attempts=2)
     assert (error.message, error.code, getattr(error, "retry_after", None)) == ("recorded", 77, 9.0)
 
 
@@ -337,11 +347,13 @@ async def test_a_retry_after_in_the_years_is_not_slept(
     assert clock.sleeps == []
 
 
-def test_secrets_in_quota_answers_are_scrubbed() -> None:
+@pytest.mark.asyncio
+async def test_secrets_in_quota_answers_are_scrubbed() -> None:
     headers = {"Authorization": f"Bearer {TOKEN}", "Ocp-Apim-Subscription-Key": KEY}
     request = httpx.Request("GET", CHRONO, headers=headers)
-    response = httpx.Response(403, json={"message": f"{QUOTA} key {KEY}"}, request=request)
-    error = error_from_response(response, now=NOW, attempts=1)
+    answer = httpx.Response(403, json={"message": f"{QUOTA} key {KEY}"})
+    response = await through_the_stack(request, answer)
+    error = error_from_response(response, attempts=1)
     assert isinstance(error, ServerQuotaExhausted)
     assert KEY not in str(error)
     assert KEY not in repr(error.body)

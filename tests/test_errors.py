@@ -12,7 +12,7 @@ import respx
 
 import legrand_async
 from legrand_async import LegrandClient, RetryPolicy, SetStatus, errors
-from legrand_async._responses import parse_error_body
+from legrand_async._transport.classify import parse_error_body
 
 from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, make_client
 

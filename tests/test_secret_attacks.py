@@ -25,7 +25,7 @@ from legrand_async._responses import error_from_response
 from legrand_async._secrets import scrub, scrub_json
 from legrand_async.errors import LegrandError
 
-from .conftest import MODULE, PLANT, FakeClock
+from .conftest import MODULE, PLANT, FakeClock, through_the_stack
 from .wire_server import Connection, serve
 
 # Secrets with regex metacharacters, a backslash, percent signs and quotes.
@@ -255,10 +255,12 @@ def test_text_without_a_secret_is_left_as_it_is() -> None:
     assert scrub(text, [KEY, TOKEN]) == text
 
 
-def test_the_mapping_scrubs_a_response_it_did_not_classify() -> None:
+@pytest.mark.asyncio
+async def test_the_mapping_scrubs_an_unknown_status_the_server_echoed_a_secret_in() -> None:
     request = httpx.Request(
         "GET", "https://x.org/", headers={"Ocp-Apim-Subscription-Key": KEY}
     )
-    response = httpx.Response(418, content=percent(KEY).encode(), request=request)
-    error = error_from_response(response, now=FakeClock().now(), attempts=1)
+    answer = httpx.Response(418, content=percent(KEY).encode())
+    response = await through_the_stack(request, answer)
+    error = error_from_response(response, attempts=1)
     assert leaks(error, [percent(KEY)]) == []

@@ -64,7 +64,7 @@ from legrand_async._routes import ROUTES, route
 from legrand_async.models import home_control as hc
 from legrand_async.simulator import BASE_URL, Simulator
 
-from .conftest import FakeClock, load
+from .conftest import FakeClock, load, through_the_stack
 
 NO_WAIT = RetryPolicy(initial_delay=0, max_delay=0, jitter=0)
 ONCE = RetryPolicy(max_attempts=1)
@@ -735,11 +735,8 @@ async def test_home_control_errors_use_the_errors_format_and_map_to_the_classes(
         response = await http.post(switch, json={"status": "on"})
         assert (response.status_code, response.text) == (200, "Status changed successfully")
     request = httpx.Request("POST", f"{BASE_URL}{automation}")
-    error = error_from_response(
-        httpx.Response(406, json={"errors": [{"userMessage": "x", "code": 406}]}, request=request),
-        now=clock.now(),
-        attempts=1,
-    )
+    answer = httpx.Response(406, json={"errors": [{"userMessage": "x", "code": 406}]})
+    error = error_from_response(await through_the_stack(request, answer), attempts=1)
     assert isinstance(error, NotAcceptable)
 
 

@@ -76,7 +76,7 @@ def _as_server_answer(limit: RateLimit, exc: QuotaExhausted) -> QuotaExhausted:
         return exc
     answer = limit.server_answer(until)
     if isinstance(answer, httpx.Response):
-        error = error_from_response(answer, now=limit.now(), attempts=0)  # nothing was sent
+        error = error_from_response(answer, attempts=0)  # nothing was sent
         assert isinstance(error, ServerQuotaExhausted)
         said = f"as the gateway said ({error.message})"
     else:
