@@ -1369,15 +1369,36 @@ def test_a_limiter_made_inside_trio() -> None:
     assert anyio.run(main, backend="trio") == pytest.approx([0.0, 0.0, 1.0])
 
 
-def test_the_limiter_keeps_the_servers_quota_answer_only_for_the_day_it_names() -> None:
+@pytest.mark.asyncio
+async def test_the_limiter_raises_the_servers_quota_answer_only_for_the_mark_it_made() -> None:
     clock = FakeClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
     limit = RateLimit(per_day=None, clock=clock)
-    answer = object()
-    limit.exhaust(datetime(2026, 3, 2, tzinfo=UTC), answer=answer)
-    until = limit.snapshot().resets_at
+    until = datetime(2026, 3, 2, tzinfo=UTC)
+    answer = ServerQuotaExhausted(
+        "Out of call volume quota.",
+        status_code=429,
+        code="Q",
+        request_id="rid-1",
+        body={"message": "Out of call volume quota."},
+        retry_after=5.0,
+        resets_at=until,
+    )
+    limit.exhaust(until, answer=answer)
+    with pytest.raises(ServerQuotaExhausted) as info:
+        await limit.acquire()
+    error = info.value
+    assert error is not answer
+    assert (error.status_code, error.code, error.request_id, error.body) == (
+        429,
+        "Q",
+        "rid-1",
+        {"message": "Out of call volume quota."},
+    )
+    assert (error.attempts, error.retry_after, error.resets_at) == (0, 5.0, until)
+    assert "as the gateway said (Out of call volume quota.)" in str(error)
 
-    assert limit.server_answer(until) is answer
-    assert limit.server_answer(until + timedelta(hours=1)) is None  # another day's spending
-
-    limit.exhaust(datetime(2026, 3, 2, 6, tzinfo=UTC))  # a later word without an answer
-    assert limit.server_answer(limit.snapshot().resets_at) is None
+    later = datetime(2026, 3, 2, 6, tzinfo=UTC)
+    limit.exhaust(later)  # a later word without an answer: a bare 403 now
+    with pytest.raises(ServerQuotaExhausted) as info:
+        await limit.acquire()
+    assert (info.value.status_code, info.value.body, info.value.resets_at) == (403, None, later)

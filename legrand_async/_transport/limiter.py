@@ -17,7 +17,7 @@ import anyio
 import attrs
 
 from .._clock import Clock, SystemClock
-from ..errors import QuotaExhausted
+from ..errors import QuotaExhausted, ServerQuotaExhausted
 from .day_count import MAX_EXHAUSTION, Charge, DayCount
 from .day_window import later, utc, window_start
 from .numbers import real
@@ -80,12 +80,13 @@ class RateLimit:
     - a wait longer than ``max_wait`` seconds raises :class:`QuotaExhausted` at once;
     - ``max_concurrency`` caps requests in flight;
     - a 429 pauses every request for the server's ``Retry-After`` (at most :data:`MAX_PAUSE`); a
-      403 "Out of call volume quota" marks the day spent until "replenished in hh:mm:ss";
+      403 "Out of call volume quota" marks the day spent until "replenished in hh:mm:ss",
+      and every acquire then raises that answer's :class:`ServerQuotaExhausted` (attempts 0);
     - ``store`` keeps today's count (and a 403's "spent until") across restarts, written behind
-      by the first call ``flush_delay`` seconds after the last write, at once after a 403 or
-      429, and by :meth:`flush` (which a client's ``aclose`` calls). A store that fails never
-      fails a call: the count lives on in memory, the failure is logged and kept in
-      :attr:`store_error`.
+      by the first call ``flush_delay`` seconds after the last write, by the next call after a
+      403 or 429 (even one refused), and by :meth:`flush` (which a client's ``aclose`` calls).
+      A store that fails never fails a call: the count lives on in memory, the failure is
+      logged and kept in :attr:`store_error`.
 
     Every attempt on the wire counts (the limiter sits inside the retry loop); a call cancelled
     before it is handed to the wire is not counted. Give several clients the same object to
@@ -135,7 +136,7 @@ class RateLimit:
         self._starts: deque[float] = deque()
         self._days = DayCount(day_resets_at)
         self._paused_until = 0.0  # monotonic
-        self._answer: tuple[datetime, object] | None = None  # the server's quota answer: until
+        self._answer: tuple[datetime | None, ServerQuotaExhausted] | None = None  # until, error
         self._sync = (
             None
             if store is None
@@ -200,13 +201,20 @@ class RateLimit:
         )
 
     async def acquire(self) -> None:
-        """Wait for a slot in every window and spend it; QuotaExhausted if the wait is too long."""
+        """Wait for a slot in every window and spend it; QuotaExhausted if the wait is too long
+        (:class:`ServerQuotaExhausted` while the gateway's word holds the day spent)."""
         clock = self._now_clock
         deadline = clock.monotonic() + self.max_wait  # bounds the whole wait, queue included
-        async with self._lock:  # FIFO: waiters are served in the order they came
-            if self._sync is not None and not self._sync.loaded:
-                await self._sync.load()
-            mono, charge = await self._take_a_slot(clock, deadline)
+        try:
+            async with self._lock:  # FIFO: waiters are served in the order they came
+                if self._sync is not None and not self._sync.loaded:
+                    await self._sync.load()
+                mono, charge = await self._take_a_slot(clock, deadline)
+        except QuotaExhausted:
+            # Refused: a 403's mark is written by the calls that follow it, refused or not.
+            if self._sync is not None and self._sync.due(clock.monotonic()):
+                await self._sync.flush_unless_busy()
+            raise
         if self._sync is not None and self._sync.due(mono):
             try:
                 await self._sync.flush_unless_busy()  # outside the lock: others go on meanwhile
@@ -220,7 +228,7 @@ class RateLimit:
             shown = self._days.shown(now)
             spent_until = self._days.spent_until(now)
             if spent_until is not None:
-                raise self._exhausted(spent_until, shown)
+                raise self._spent(spent_until)
             if self.per_day is not None:
                 full_until = self._days.full_until(shown, self.per_day)
                 if full_until is not None:
@@ -263,6 +271,30 @@ class RateLimit:
             resets_at=resets_at,
         )
 
+    def _spent(self, until: datetime) -> ServerQuotaExhausted:
+        """The gateway's word that the day is spent until ``until``: its answer's error again,
+        ``attempts`` 0 (nothing is sent); a bare 403 when the mark came from the store."""
+        when = until.isoformat(timespec="seconds")
+        answer = self._answer
+        if answer is None or answer[0] != until:
+            return ServerQuotaExhausted(
+                f"call quota spent until {when}, as the gateway said before this process started",
+                resets_at=until,
+                status_code=403,
+                attempts=0,
+            )
+        said = answer[1]
+        return ServerQuotaExhausted(
+            f"call quota spent until {when}, as the gateway said ({said.message})",
+            resets_at=until,
+            status_code=said.status_code,
+            code=said.code,
+            request_id=said.request_id,
+            body=said.body,
+            attempts=0,
+            retry_after=said.retry_after,
+        )
+
     async def load(self) -> None:
         """Read the store, once: today's count and any "spent until" it kept."""
         if self._sync is not None and not self._sync.loaded:
@@ -281,8 +313,6 @@ class RateLimit:
         if self._sync is not None:
             await self._sync.flush()
 
-    save = flush  # the name of flush() before the count was written behind
-
     def in_flight(self) -> AbstractAsyncContextManager[object]:
         """A slot among the ``max_concurrency`` requests in flight (none needed without a cap)."""
         return self._slots if self._slots is not None else nullcontext()
@@ -300,25 +330,24 @@ class RateLimit:
         if self._sync is not None:
             self._sync.urgent()
 
-    def exhaust(self, resets_at: datetime | None, *, answer: object = None) -> None:
+    def exhaust(
+        self, resets_at: datetime | None, *, answer: ServerQuotaExhausted | None = None
+    ) -> None:
         """The server says the day's quota is spent (403): fail fast until ``resets_at`` (at most
         :data:`MAX_EXHAUSTION` seconds ahead; the end of the day window when None; a naive
-        time is read as UTC). ``answer`` (the server's response) is kept for
-        :meth:`server_answer` while the day stays spent."""
+        time is read as UTC). Every acquire meanwhile raises a :class:`ServerQuotaExhausted`:
+        with ``answer``'s status, code, request id and body (the error the server's answer
+        raised) while this mark holds."""
         if resets_at is not None and not isinstance(resets_at, datetime):
             raise TypeError(f"resets_at must be a datetime or None, got {type(resets_at).__name__}")
-        self._days.mark_spent(resets_at, self.now())
-        if answer is not None:
-            self._answer = (self.snapshot().resets_at, answer)
+        if answer is not None and not isinstance(answer, ServerQuotaExhausted):
+            raise TypeError(f"answer must be a ServerQuotaExhausted, got {type(answer).__name__}")
+        now = self.now()
+        self._days.mark_spent(resets_at, now)
+        self._answer = None if answer is None else (self._days.spent_until(now), answer)
         self._changed()
         if self._sync is not None:
             self._sync.urgent()
-
-    def server_answer(self, until: datetime) -> object:
-        """The answer given to :meth:`exhaust` if the day is spent ``until`` by its word, else
-        None (a later answer, or only the count from the store, says otherwise)."""
-        known = self._answer
-        return known[1] if known is not None and known[0] == until else None
 
     def __repr__(self) -> str:
         return (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 
 from .._responses import error_from_response
-from ..errors import QuotaExhausted, ServerQuotaExhausted
+from ..errors import ServerQuotaExhausted
 from .classify import CLASSIFICATION, Classification, Kind
 from .limiter import MAX_PAUSE, Quota, RateLimit
 from .quota_store import FileQuotaStore, QuotaStore, SharedQuotaStore
@@ -30,10 +30,12 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
     """Spends the limiter on every attempt and listens to the gateway's 429 and quota answers.
 
     It reads each response's classification (no body parsing here): a quota answer marks the
-    day spent (:meth:`RateLimit.exhaust`), a 429's wait pauses every request through the limiter
-    (:meth:`RateLimit.pause`), capped at ``max_pause`` like the retry wait. While the day is
-    spent by the gateway's word, calls fail fast with the same :class:`ServerQuotaExhausted` as
-    the answer that said it, in every client sharing the limiter.
+    day spent (:meth:`RateLimit.exhaust`, given the answer's error), a 429's wait pauses every
+    request through the limiter (:meth:`RateLimit.pause`), capped at ``max_pause`` like the
+    retry wait. While the day is spent by the gateway's word, the limiter fails calls fast with
+    the same :class:`ServerQuotaExhausted` as the answer that said it, in every client sharing
+    it. Nothing is written here: both marks make the limiter's write-behind urgent, so the next
+    call writes them (and a client's ``aclose`` does).
     """
 
     def __init__(
@@ -46,46 +48,16 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limit = self._limit
         async with limit.in_flight():  # a slot first, so waiting for one never makes a burst
-            try:
-                await limit.acquire()
-            except QuotaExhausted as exc:
-                raise _as_server_answer(limit, exc) from None
+            await limit.acquire()
             response = await self._wrapped.handle_async_request(request)
         record: Classification = response.extensions[CLASSIFICATION]
         if record.kind is Kind.QUOTA:
-            limit.exhaust(record.quota_until, answer=response)
+            answer = error_from_response(response, attempts=0)  # the error later calls raise
+            assert isinstance(answer, ServerQuotaExhausted)
+            limit.exhaust(record.quota_until, answer=answer)
         elif record.status == 429 and record.retry_after is not None:
             limit.pause(record.retry_after, cap=self._max_pause)
-        if record.kind is Kind.QUOTA or record.status == 429:
-            await limit.flush()  # a restart must not spend a call to learn it again
         return response  # read and closed by the bounded layer: nothing to release if cancelled
 
     async def aclose(self) -> None:
         await self._wrapped.aclose()
-
-
-def _as_server_answer(limit: RateLimit, exc: QuotaExhausted) -> QuotaExhausted:
-    """``exc`` as the gateway's ServerQuotaExhausted when the gateway's quota answer is why.
-
-    That answer is known when it passed through this process; after a restart the limiter
-    only has its "spent until" (from its store): the day shows no call left although the local
-    count is not spent, which only the gateway's answer does.
-    """
-    until = exc.resets_at
-    if until is None:
-        return exc
-    answer = limit.server_answer(until)
-    if isinstance(answer, httpx.Response):
-        error = error_from_response(answer, attempts=0)  # nothing was sent
-        assert isinstance(error, ServerQuotaExhausted)
-        said = f"as the gateway said ({error.message})"
-    else:
-        quota = limit.snapshot()
-        local = quota.per_day is not None and quota.used_today >= quota.per_day
-        if quota.remaining_today != 0 or local or quota.resets_at != until:
-            return exc  # the local count, or a wait longer than max_wait
-        error = ServerQuotaExhausted("", status_code=403, resets_at=until, attempts=0)
-        said = "as the gateway said before this process started"
-    error.message = f"call quota spent until {until.isoformat(timespec='seconds')}, {said}"
-    error.args = (error.message,)
-    return error
