@@ -22,7 +22,6 @@ from ._responses import error_from_exception, error_from_response, result_from_r
 from ._routing import Route
 from ._secrets import refuse_unsafe_characters
 from ._smarther import Smarther
-from ._transport.body import ACCEPT_ENCODING
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.classify import EXPECTS_JSON
 from ._transport.client import ClientTransport
@@ -128,7 +127,6 @@ class LegrandClient:
             headers={
                 "Ocp-Apim-Subscription-Key": subscription_key.strip(),
                 "Accept": _JSON,
-                "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": f"legrand-async/{__version__} httpx/{httpx.__version__}",
             },
         )

@@ -79,7 +79,9 @@ class BoundedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.headers.get("accept-encoding") != ACCEPT_ENCODING:
-            request.headers["Accept-Encoding"] = ACCEPT_ENCODING  # what read_body inflates
+            # The one place it is set (whatever the client, httpx's default or the caller's
+            # http_client asked): what read_body inflates under the cap.
+            request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         seconds = attempt_timeout(request)
         response: httpx.Response | None = None
         encoding: str | None = None
