@@ -40,6 +40,7 @@ _MESSAGE_KEYS: Final = ("message", "Message", "userMessage", "internalMessage", 
 _MAX_SCAN: Final = 64 * 1024  # how much of an error body is searched for the gateway's texts
 _MAX_ERROR: Final = 64 * 1024  # error bodies longer than this are kept as text, not parsed
 _MAX_DIGITS: Final = 4300  # CPython's default int_max_str_digits
+_MAX_ITEMS: Final = 16  # items of a list body, and errors of an item, searched for messages
 
 
 class Kind(enum.Enum):
@@ -118,8 +119,14 @@ def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]
     "error_description"}``; anything else (not JSON, invalid UTF-8, nested more than
     :data:`MAX_DEPTH` levels, longer than 64 KiB) falls back to the text.
     """
+    code, message, body, _ = _read_error(content)
+    return code, message, body
+
+
+def _read_error(content: bytes) -> tuple[int | str | None, str | None, Any, list[str]]:
+    """:func:`parse_error_body` and every message text of the body, in one walk."""
     if not content.strip():
-        return None, None, None
+        return None, None, None, []
     try:
         if len(content) > _MAX_ERROR:  # real ones are a few hundred bytes; parsing costs more
             raise ValueError("too long to parse")
@@ -128,26 +135,55 @@ def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]
             raise ValueError("nested too deeply")
     except ValueError:
         text = content.decode("utf-8", "replace").strip()
-        return None, text, text
+        return None, text, text, []
     if isinstance(body, str):
-        return None, body, body
-    item = body
-    if isinstance(item, list) and item and isinstance(item[0], dict):
-        item = item[0]
-    if not isinstance(item, dict):
-        return None, None, body
-    errors = item.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return None, body, body, []
+    code, message, texts = _walk(body)
+    return code, message, body, texts
+
+
+def _walk(body: Any) -> tuple[int | str | None, str | None, list[str]]:
+    """The one walk of a parsed error body (at most :data:`_MAX_ITEMS` items and errors each):
+    the code and message of its first item, by that item's format, and every message text
+    (``message``, ``errors[].userMessage``, ``error.message``...), where the gateway may have
+    put its quota text."""
+    items = body if isinstance(body, list) else [body]
+    code: int | str | None = None
+    message: str | None = None
+    texts: list[str] = []
+    for number, item in enumerate(items[:_MAX_ITEMS]):
+        if not isinstance(item, dict):
+            continue
+        errors = item.get("errors")
+        errors = errors[:_MAX_ITEMS] if isinstance(errors, list) else []
+        error = item.get("error")
+        entries = [item, *(e for e in errors if isinstance(e, dict))]
+        if isinstance(error, dict):
+            entries.append(error)
+        for entry in entries:
+            for key in _MESSAGE_KEYS:
+                value = entry.get(key)
+                if isinstance(value, str):
+                    texts.append(value)
+        if number == 0:
+            code, message = _first_error(item, errors, error)
+    return code, message, texts
+
+
+def _first_error(
+    item: dict[str, Any], errors: list[Any], error: Any
+) -> tuple[int | str | None, str | None]:
+    """The code and message of an error item, by its format."""
+    if errors and isinstance(errors[0], dict):  # Home + Control
         first = errors[0]
         message = first.get("userMessage") or first.get("internalMessage") or first.get("message")
-        return _code(first.get("code")), _text(message), body
-    error = item.get("error")
+        return _code(first.get("code")), _text(message)
     if isinstance(error, dict):  # {"error": {"code", "message"}}
-        return _code(error.get("code")), _text(error.get("message")), body
-    if isinstance(error, str):
-        return error, _text(item.get("error_description") or item.get("message")), body
+        return _code(error.get("code")), _text(error.get("message"))
+    if isinstance(error, str):  # OAuth
+        return error, _text(item.get("error_description") or item.get("message"))
     code = item.get("statusCode", item.get("code"))
-    return _code(code), _text(item.get("message") or item.get("Message")), body
+    return _code(code), _text(item.get("message") or item.get("Message"))
 
 
 def _code(value: Any) -> int | str | None:
@@ -160,27 +196,6 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _messages(body: Any) -> list[str]:
-    """Every message text of an error body: ``message``, ``errors[].userMessage`` and so on."""
-    items = body if isinstance(body, list) else [body]
-    texts = []
-    for item in items[:16]:
-        if not isinstance(item, dict):
-            continue
-        entries = [item]
-        errors = item.get("errors")
-        if isinstance(errors, list):
-            entries.extend(e for e in errors[:16] if isinstance(e, dict))
-        if isinstance(item.get("error"), dict):
-            entries.append(item["error"])
-        for entry in entries:
-            for key in _MESSAGE_KEYS:
-                value = entry.get(key)
-                if isinstance(value, str):
-                    texts.append(value)
-    return texts
 
 
 def classify(
@@ -209,9 +224,9 @@ def classify(
             return Classification(status, Kind.OK, body=strict_json(content))
         except ValueError:
             return Classification(status, Kind.MALFORMED)
-    code, message, body = parse_error_body(content)
+    code, message, body, messages = _read_error(content)
     raw = content[:_MAX_SCAN].decode("utf-8", "replace")
-    texts = "\n".join([raw, *_messages(body)])
+    texts = "\n".join([raw, *messages])
     if QUOTA_TEXT in texts.lower():
         return Classification(
             status,
