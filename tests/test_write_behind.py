@@ -1,6 +1,6 @@
-"""The count is written behind: no I/O on the way to a slot, a write after ``flush_delay``, by
-the next call after a 403 or 429 and on close; a slow store holds nobody up; a call cancelled
-before it is sent is not counted, and no count is lost to a cancellation."""
+"""The count is written behind: no I/O on the way to a slot, a write after ``flush_delay``, on a
+403 or 429 and on close; a slow store holds nobody up; a call cancelled before it is sent is
+not counted, and no count is lost to a cancellation."""
 
 from __future__ import annotations
 
@@ -179,35 +179,9 @@ async def test_asyncio_s_own_cancel_during_the_closing_write_keeps_the_count() -
 
 
 @pytest.mark.asyncio
-async def test_a_403_is_written_by_the_next_call_it_refuses(tmp_path: Path) -> None:
-    """No write on the way back from the wire: the 403 makes the write-behind urgent, and the
-    next call (refused at once by the mark) writes the count and the mark, flush_delay or not."""
+async def test_a_403_writes_the_count_and_the_mark_at_once(tmp_path: Path) -> None:
     path = tmp_path / "quota.json"
-    rate = RateLimit(store=FileQuotaStore(path), flush_delay=3600)
-    clock = FakeClock(NOON)
-    with respx.mock(assert_all_called=True) as mock:
-        route = mock.get(CHRONO).mock(
-            return_value=httpx.Response(403, json={"statusCode": 403, "message": QUOTA_403})
-        )
-        async with client_of(clock, rate) as client:
-            with pytest.raises(QuotaExhausted):
-                await client.smarther.get_status(PLANT, MODULE)
-            assert not path.exists()  # nothing written on the request path
-            clock.advance(1)
-            with pytest.raises(QuotaExhausted):
-                await client.smarther.get_status(PLANT, MODULE)
-            assert json.loads(path.read_text()) == {
-                "day": TODAY.isoformat(),
-                "used": 1,
-                "exhausted_until": "2026-11-21T13:00:00+00:00",
-            }
-    assert route.call_count == 1
-
-
-@pytest.mark.asyncio
-async def test_a_403_is_written_when_the_client_closes(tmp_path: Path) -> None:
-    path = tmp_path / "quota.json"
-    rate = RateLimit(store=FileQuotaStore(path), flush_delay=3600)
+    rate = RateLimit(store=FileQuotaStore(path))
     with respx.mock(assert_all_called=True) as mock:
         mock.get(CHRONO).mock(
             return_value=httpx.Response(403, json={"statusCode": 403, "message": QUOTA_403})
@@ -215,11 +189,15 @@ async def test_a_403_is_written_when_the_client_closes(tmp_path: Path) -> None:
         async with client_of(FakeClock(NOON), rate) as client:
             with pytest.raises(QuotaExhausted):
                 await client.smarther.get_status(PLANT, MODULE)
-    assert json.loads(path.read_text())["exhausted_until"] == "2026-11-21T13:00:00+00:00"
+            assert json.loads(path.read_text()) == {
+                "day": TODAY.isoformat(),
+                "used": 1,
+                "exhausted_until": "2026-11-21T13:00:00+00:00",
+            }
 
 
 @pytest.mark.asyncio
-async def test_a_429_is_written_by_its_retry(tmp_path: Path) -> None:
+async def test_a_429_writes_the_count_at_once(tmp_path: Path) -> None:
     path = tmp_path / "quota.json"
     rate = RateLimit(store=FileQuotaStore(path), flush_delay=3600)
     seen: list[object] = []
@@ -232,14 +210,14 @@ async def test_a_429_is_written_by_its_retry(tmp_path: Path) -> None:
                 json={"statusCode": 429, "message": "Rate limit is exceeded."},
                 headers={"Retry-After": "1"},
             )
-        seen.append(json.loads(path.read_text()))  # written by the retry, before it was sent
+        seen.append(json.loads(path.read_text()))  # the retry: the 429's count is written
         return ok()
 
     with respx.mock(assert_all_called=True) as mock:
         mock.get(CHRONO).mock(side_effect=answer)
         async with client_of(FakeClock(NOON), rate) as client:
             await client.smarther.get_status(PLANT, MODULE)
-    assert seen[1] == {"day": TODAY.isoformat(), "used": 2}  # the 429 and the retry itself
+    assert seen[1] == {"day": TODAY.isoformat(), "used": 1}
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
     request through the limiter (:meth:`RateLimit.pause`), capped at ``max_pause`` like the
     retry wait. While the day is spent by the gateway's word, the limiter fails calls fast with
     the same :class:`ServerQuotaExhausted` as the answer that said it, in every client sharing
-    it. Nothing is written here: both marks make the limiter's write-behind urgent, so the next
-    call writes them (and a client's ``aclose`` does).
+    it. Both marks are written to the store at once (an error path, not the request path: a
+    restart, or a crash, must not spend a call to learn them again).
     """
 
     def __init__(
@@ -57,6 +57,8 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
             limit.exhaust(record.quota_until, answer=answer)
         elif record.status == 429 and record.retry_after is not None:
             limit.pause(record.retry_after, cap=self._max_pause)
+        if record.kind is Kind.QUOTA or record.status == 429:
+            await limit.flush()  # at once: a restart must not spend a call to learn it again
         return response  # read and closed by the bounded layer: nothing to release if cancelled
 
     async def aclose(self) -> None:
