@@ -31,6 +31,7 @@ from . import (
     RateLimit,
     RetryPolicy,
     SetStatus,
+    _checks,
 )
 from ._clock import Clock, SystemClock
 from ._poller import StatusChange, ThermostatPoller
@@ -74,7 +75,7 @@ async def run(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name) for name in _OPTIONS}
     try:
         _check(**options)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         args.refuse(str(exc))
     await run_demo(**options, seed=args.seed)
     return 0
@@ -148,13 +149,10 @@ def _check(
     given = locals()
     for name, (low, high) in _OPTIONS.items():
         value, flag = given[name], "--" + name.replace("_", "-")
-        whole = isinstance(low, int)
-        if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
-            noun = "a whole number" if whole else "a number"
-            raise ValueError(f"{flag} must be {noun}, got {value!r}")
-        if not low <= value <= high:  # NaN too
-            bounds = f"{low} and {high}" if whole else f"{low:g} and {high:g}"
-            raise ValueError(f"{flag} must be between {bounds}, got {value!r}")
+        if isinstance(low, int):
+            _checks.count(flag, value, minimum=low, maximum=int(high))
+        else:
+            _checks.real(flag, value, minimum=low, maximum=high)
     spendable = _spendable(per_day)
     need = _need(plants, thermostats)
     if need > spendable:

@@ -14,6 +14,7 @@ from typing import Final, Generic, Self, TypeVar
 import anyio.lowlevel
 import attrs
 
+from .. import _checks
 from .._clock import Clock
 from .._transport.ratelimit import RateLimit
 from ..errors import LegrandError
@@ -72,13 +73,13 @@ class _BasePoller(Generic[T, V, C]):
             raise TypeError(f"fetch must be a coroutine function, got {type(fetch).__name__}")
         if key is not None and not callable(key):
             raise TypeError(f"key must be callable or None, got {type(key).__name__}")
-        self._explicit = None if interval is None else _arguments.seconds("interval", interval)
-        self._reserve = _arguments.share("reserve", reserve)
+        self._explicit = None if interval is None else _checks.positive("interval", interval)
+        self._reserve = _checks.real("reserve", reserve, minimum=0, maximum=1, below=True)
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY
             if rate_limit is not None and rate_limit.max_concurrency:
                 concurrency = rate_limit.max_concurrency
-        concurrency = _arguments.count("concurrency", concurrency)
+        concurrency = _checks.count("concurrency", concurrency)
         if rate_limit is not None and rate_limit.per_second:  # a batch fits in one second
             concurrency = min(concurrency, max(1, math.floor(rate_limit.per_second)))
         self._fetch = fetch

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import attrs
 
+from .. import _checks
 from .._clock import Clock
 from .._endpoints.smarther import SmartherAPI
 from .._transport.ratelimit import RateLimit
@@ -99,7 +100,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         concurrency: int | None = None,
         discovery_interval: float = DISCOVERY_INTERVAL,
     ) -> None:
-        every = _arguments.seconds("discovery_interval", discovery_interval)
+        every = _checks.positive("discovery_interval", discovery_interval)
         pairs: list[Target] = []
         if targets is not None:
             if isinstance(targets, str | bytes) or not isinstance(targets, Iterable):

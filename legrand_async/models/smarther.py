@@ -6,13 +6,13 @@ Responses are frozen attrs classes named after the portal's objects; the convert
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 import httpx
 
+from .. import _checks
 from ._enum import LenientEnum
 from ._latest import latest
 
@@ -291,21 +291,15 @@ def _latest(sensor: Sensor | None) -> float | None:
 def _check_setpoint(_: object, __: object, value: float | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"setpoint must be a number, got {type(value).__name__}")
     low, high = SETPOINT_RANGE
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"setpoint must be between {low:g} and {high:g} °C, got {value!r}")
+    _checks.real("setpoint", value, minimum=low, maximum=high, unit=" °C")
 
 
 def _check_program(_: object, __: object, value: int | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"program must be an int, got {type(value).__name__}")
     low, high = PROGRAM_RANGE
-    if not low <= value <= high:
-        raise ValueError(f"program must be between {low} and {high}, got {value!r}")
+    _checks.count("program", value, minimum=low, maximum=high)
 
 
 #: The wall times a status can carry: ``YYYY`` has four digits, and converting to local time
