@@ -71,7 +71,7 @@ def _pair(item: Any) -> Target:
     except (TypeError, ValueError):
         shown = reprlib.repr(item)
         raise TypeError(f"targets are (plant_id, module_id) pairs, got {shown}") from None
-    plant, module = (str(v) if isinstance(v, uuid.UUID) else v for v in (plant, module))
+    module = str(module) if isinstance(module, uuid.UUID) else module
     try:
         return plant_id(plant), module_id(module)
     except (TypeError, ValueError) as exc:

@@ -16,9 +16,6 @@ from .. import _checks
 from ._enum import LenientEnum
 from ._latest import latest
 
-#: The prefix C2C notifications (and some listings) put before a plant id.
-CLOUD_PLANT_PREFIX = "bs_cloud_"
-
 __all__ = [
     "Capability",
     "ChronothermostatStatus",
@@ -45,13 +42,6 @@ __all__ = [
 SETPOINT_RANGE = (3.0, 40.0)
 PROGRAM_RANGE = (0, 11)
 BOOST_MINUTES = (30, 60, 90)
-
-
-def without_cloud_prefix(plant_id: str) -> str:
-    """``plant_id`` without the ``bs_cloud_`` prefix (in any letter case) the cloud may add."""
-    if plant_id[: len(CLOUD_PLANT_PREFIX)].lower() == CLOUD_PLANT_PREFIX:
-        return plant_id[len(CLOUD_PLANT_PREFIX) :]
-    return plant_id
 
 
 class Function(LenientEnum):
