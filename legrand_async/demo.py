@@ -35,6 +35,7 @@ from . import (
 )
 from ._clock import Clock, SystemClock
 from ._poller import StatusChange, ThermostatPoller
+from ._poller._pacing import spendable
 
 __all__ = ["RESERVE", "DemoClock", "add_parser", "run", "run_demo"]
 
@@ -179,8 +180,8 @@ def _need(plants: int, thermostats: int) -> int:
 
 
 def _spendable(per_day: int) -> int:
-    """The calls the poller may spend in a day: all but the reserve."""
-    return per_day - math.ceil(RESERVE * per_day)
+    """The calls the poller may spend in a day: all but the reserve (the poller's own rule)."""
+    return math.floor(spendable(per_day, per_day, RESERVE))
 
 
 async def run_demo(
@@ -272,7 +273,7 @@ class _Report:
         self.started: float | None = None  # base.monotonic() when the simulated day began
         self.changes = 0
         self.commands = 0
-        self.max_commands = math.ceil(RESERVE * per_day) // 4  # a quarter of the reserve
+        self.max_commands = (per_day - _spendable(per_day)) // 4  # a quarter of the reserve
         self.failed: Counter[str] = Counter()
         self._rounds = 0
         self._round_line = -math.inf

@@ -20,7 +20,7 @@ from .._transport.ratelimit import RateLimit
 from ..errors import LegrandError
 from . import _arguments
 from ._outcomes import Outcome, Tally, Verdict, run_all
-from ._pacing import Pace, pace
+from ._pacing import ATTEMPTS, Pace, pace
 
 __all__ = ["DEFAULT_CONCURRENCY", "Change", "Poller"]
 
@@ -68,6 +68,7 @@ class _BasePoller(Generic[T, V, C]):
         reserve: float,
         concurrency: int | None,
         key: Callable[[V], object] | None,
+        attempts: int = ATTEMPTS,
     ) -> None:
         if not callable(fetch):
             raise TypeError(f"fetch must be a coroutine function, got {type(fetch).__name__}")
@@ -80,6 +81,7 @@ class _BasePoller(Generic[T, V, C]):
             if rate_limit is not None and rate_limit.max_concurrency:
                 concurrency = rate_limit.max_concurrency
         concurrency = _checks.count("concurrency", concurrency)
+        self._attempts = _checks.count("attempts", attempts)
         if rate_limit is not None and rate_limit.per_second:  # a batch fits in one second
             concurrency = min(concurrency, max(1, math.floor(rate_limit.per_second)))
         self._fetch = fetch
@@ -249,6 +251,7 @@ class _BasePoller(Generic[T, V, C]):
             targets=len(self._targets),
             explicit=self._explicit,
             reserve=self._reserve,
+            attempts=self._attempts,
         )
         if p.interval is not None:
             self._interval = p.interval
@@ -389,6 +392,7 @@ class Poller(_BasePoller[T, V, Change[T, V]]):
         reserve: float = 0.2,
         concurrency: int | None = None,
         key: Callable[[V], object] | None = None,
+        attempts: int = ATTEMPTS,
     ) -> None:
         super().__init__(
             fetch,
@@ -399,6 +403,7 @@ class Poller(_BasePoller[T, V, Change[T, V]]):
             reserve=reserve,
             concurrency=concurrency,
             key=key,
+            attempts=attempts,
         )
 
     def _change(self, target: T, previous: V | None, current: V) -> Change[T, V]:

@@ -18,7 +18,7 @@ from ..models.smarther import ChronothermostatStatus
 from . import _arguments
 from ._discovery import LISTING, TOPOLOGY, Discovery, Plan, module_id, plant_id
 from ._outcomes import Outcome, Tally, Verdict, run_all
-from ._pacing import Pace
+from ._pacing import ATTEMPTS, Pace
 from ._ring import _BasePoller
 
 __all__ = ["DISCOVERY_INTERVAL", "StatusChange", "ThermostatPoller", "thermostat_state"]
@@ -99,6 +99,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         reserve: float = 0.2,
         concurrency: int | None = None,
         discovery_interval: float = DISCOVERY_INTERVAL,
+        attempts: int = ATTEMPTS,
     ) -> None:
         every = _checks.positive("discovery_interval", discovery_interval)
         pairs: list[Target] = []
@@ -120,6 +121,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
             reserve=reserve,
             concurrency=concurrency,
             key=thermostat_state,
+            attempts=attempts,
         )
 
     @property
