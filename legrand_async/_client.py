@@ -94,6 +94,7 @@ class LegrandClient:
             raise ValueError("pass http_client or transport, not both")
         if not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
+        self._attempts = retry.max_attempts  # what one read of a poller may cost
         checked_url("base_url", base_url)
         self._base_url = base_url.rstrip("/")
         check_timeout(timeout)
@@ -201,6 +202,7 @@ class LegrandClient:
             reserve=reserve,
             concurrency=concurrency,
             discovery_interval=discovery_interval,
+            attempts=self._attempts,
         )
 
     def poll(
@@ -231,6 +233,7 @@ class LegrandClient:
             reserve=reserve,
             concurrency=concurrency,
             key=key,
+            attempts=self._attempts,
         )
 
     async def aclose(self) -> None:

@@ -15,8 +15,9 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._converters import structure
+from ._plants import without_cloud_prefix
 from .errors import ResponseValidationError
-from .models.smarther import ChronothermostatStatus, without_cloud_prefix
+from .models.smarther import ChronothermostatStatus
 
 __all__ = [
     "OtherEvent",

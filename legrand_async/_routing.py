@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import attrs
 
+from ._secrets import refuse_unsafe_characters
+
 __all__ = [
     "MAX_ID_LENGTH",
     "Call",
@@ -22,8 +24,6 @@ __all__ = [
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 #: The longest opaque id accepted (the cloud's ids are a few dozen characters).
 MAX_ID_LENGTH = 256
 
@@ -52,7 +52,10 @@ def one_of(*choices: str) -> Callable[[str, object], str]:
 def opaque_id(name: str, value: object) -> str:
     """A non-empty opaque path value of at most 256 characters (percent-encoded when sent).
 
-    Control characters and lone surrogates (which have no UTF-8 form) are refused.
+    What no id holds is refused by the one character rule
+    (:func:`~legrand_async._secrets.refuse_unsafe_characters`): control characters, invisible
+    formatting (bidi overrides, zero width), line and paragraph separators, lone surrogates
+    (no UTF-8 form), private-use and unassigned code points.
     """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
@@ -60,10 +63,7 @@ def opaque_id(name: str, value: object) -> str:
         raise ValueError(f"{name} must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"{name} must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
-    if _CONTROL.search(value):
-        raise ValueError(f"{name} must not contain control characters")
-    if _SURROGATE.search(value):
-        raise ValueError(f"{name} must be valid Unicode text (it has a lone surrogate)")
+    refuse_unsafe_characters(name, value, header=False)
     if value in (".", ".."):  # dot segments would be resolved away and reach another path
         raise ValueError(f"{name} must not be {value!r}")
     return value

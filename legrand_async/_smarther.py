@@ -10,11 +10,13 @@ import httpx
 
 from ._converters import structure
 from ._endpoints.smarther import SmartherAPI
+from ._plants import plant_id as checked_plant_id
+from ._plants import plant_key
 from ._routes import route
-from ._routing import Call, PathParam, opaque_id, uuid_id
+from ._routing import Call, PathParam, opaque_id
 from ._single_flight import SingleFlight
 from .errors import Conflict, NotFound, ResponseValidationError
-from .models.smarther import Subscription, SubscriptionRequest, without_cloud_prefix
+from .models.smarther import Subscription, SubscriptionRequest
 
 __all__ = ["Smarther"]
 
@@ -25,18 +27,6 @@ _UNSUBSCRIBE_LISTED = attrs.evolve(
 )
 #: The subscription list as sent, read item by item (see :func:`_listed`).
 _LIST_AS_SENT = attrs.evolve(route("smarther", "list_subscriptions"), response=list[Any])
-
-
-def _plant_key(plant_id: str) -> str:
-    """Plant ids as lists may send them: any case, with or without ``bs_cloud_``."""
-    return without_cloud_prefix(plant_id).lower()
-
-
-def _plant_arg(plant_id: object) -> str:
-    """The plant's UUID, also when given as the server may list it (``bs_cloud_<uuid>``)."""
-    return uuid_id(
-        "plant_id", without_cloud_prefix(plant_id) if isinstance(plant_id, str) else plant_id
-    )
 
 
 def _listed(item: object) -> Subscription | None:
@@ -86,15 +76,15 @@ class Smarther(SmartherAPI):
         again. https only; ``plant_id`` may carry the ``bs_cloud_`` prefix.
         """
         SubscriptionRequest(endpoint_url)  # https only: checked before any request
-        plant = _plant_arg(plant_id)
-        key = (_plant_key(plant), _url_key(endpoint_url))
+        plant = checked_plant_id(plant_id)
+        key = (plant_key(plant), _url_key(endpoint_url))
         return await self._subscribing.run(key, lambda: self._ensure(plant, endpoint_url))
 
     async def _ensure(self, plant_id: str, endpoint_url: str) -> str:
-        plant, url = _plant_key(plant_id), _url_key(endpoint_url)
+        plant, url = plant_key(plant_id), _url_key(endpoint_url)
 
         def ours(sub: Subscription) -> bool:
-            return _plant_key(sub.plant_id) == plant and _url_key(sub.endpoint_url) == url
+            return plant_key(sub.plant_id) == plant and _url_key(sub.endpoint_url) == url
 
         for sub in await self._list():
             if ours(sub):

@@ -31,9 +31,11 @@ from . import (
     RateLimit,
     RetryPolicy,
     SetStatus,
+    _checks,
 )
 from ._clock import Clock, SystemClock
 from ._poller import StatusChange, ThermostatPoller
+from ._poller._pacing import spendable
 
 __all__ = ["RESERVE", "DemoClock", "add_parser", "run", "run_demo"]
 
@@ -74,7 +76,7 @@ async def run(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name) for name in _OPTIONS}
     try:
         _check(**options)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         args.refuse(str(exc))
     await run_demo(**options, seed=args.seed)
     return 0
@@ -148,13 +150,10 @@ def _check(
     given = locals()
     for name, (low, high) in _OPTIONS.items():
         value, flag = given[name], "--" + name.replace("_", "-")
-        whole = isinstance(low, int)
-        if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
-            noun = "a whole number" if whole else "a number"
-            raise ValueError(f"{flag} must be {noun}, got {value!r}")
-        if not low <= value <= high:  # NaN too
-            bounds = f"{low} and {high}" if whole else f"{low:g} and {high:g}"
-            raise ValueError(f"{flag} must be between {bounds}, got {value!r}")
+        if isinstance(low, int):
+            _checks.count(flag, value, minimum=low, maximum=int(high))
+        else:
+            _checks.real(flag, value, minimum=low, maximum=high)
     spendable = _spendable(per_day)
     need = _need(plants, thermostats)
     if need > spendable:
@@ -181,8 +180,8 @@ def _need(plants: int, thermostats: int) -> int:
 
 
 def _spendable(per_day: int) -> int:
-    """The calls the poller may spend in a day: all but the reserve."""
-    return per_day - math.ceil(RESERVE * per_day)
+    """The calls the poller may spend in a day: all but the reserve (the poller's own rule)."""
+    return math.floor(spendable(per_day, per_day, RESERVE))
 
 
 async def run_demo(
@@ -274,7 +273,7 @@ class _Report:
         self.started: float | None = None  # base.monotonic() when the simulated day began
         self.changes = 0
         self.commands = 0
-        self.max_commands = math.ceil(RESERVE * per_day) // 4  # a quarter of the reserve
+        self.max_commands = (per_day - _spendable(per_day)) // 4  # a quarter of the reserve
         self.failed: Counter[str] = Counter()
         self._rounds = 0
         self._round_line = -math.inf

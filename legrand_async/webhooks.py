@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import re
 import time
 from collections import OrderedDict, deque
@@ -31,6 +30,7 @@ from typing import Any
 
 import anyio
 
+from . import _checks
 from ._clock import Clock
 from ._converters import warm
 from ._deadline import Deadlines
@@ -127,22 +127,6 @@ def _check_secret(secret: object) -> bytes:
         raise ValueError("secret must be text that UTF-8 can encode (no lone surrogates)") from None
 
 
-def _count(name: str, value: object, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _seconds(name: str, value: object, *, positive: bool = False) -> float:
-    number = math.nan
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value) if abs(value) < 2**1000 else math.inf
-    if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
-    return number
-
-
 class WebhookReceiver:
     """An ASGI app receiving Legrand's C2C deliveries; iterate :meth:`events` to consume them.
 
@@ -175,14 +159,17 @@ class WebhookReceiver:
         clock: Clock | None = None,
     ) -> None:
         self._secret = _check_secret(secret)
-        self.max_body = _count("max_body", max_body, 1)
-        self.max_buffered = _count("max_buffered", max_buffered, self.max_body)
-        self._deadlines = Deadlines(_seconds("read_timeout", read_timeout, positive=True))
-        self._dedup = _Window(
-            _count("dedup_size", dedup_size, 1), _seconds("dedup_seconds", dedup_seconds)
+        self.max_body = _checks.count("max_body", max_body)
+        self.max_buffered = _checks.count("max_buffered", max_buffered, minimum=self.max_body)
+        self._deadlines = Deadlines(
+            float(_checks.positive("read_timeout", read_timeout, unit=" seconds"))
         )
-        self.queue_size = _count("queue_size", queue_size, 1)
-        self.queue_bytes = _count("queue_bytes", queue_bytes, self.max_body)
+        self._dedup = _Window(
+            _checks.count("dedup_size", dedup_size),
+            float(_checks.non_negative("dedup_seconds", dedup_seconds, unit=" seconds")),
+        )
+        self.queue_size = _checks.count("queue_size", queue_size)
+        self.queue_bytes = _checks.count("queue_bytes", queue_bytes, minimum=self.max_body)
         # (body, index of the event in it): bytes are smaller than parsed JSON and not tracked by
         # the garbage collector; the consumer parses them again when it takes them. The events of
         # one body are side by side, and its bytes count from its first to its last event.

@@ -81,11 +81,17 @@ def test_an_empty_subscription_key_is_a_value_error(key: str) -> None:
         "id\x7f",
         "id\x85",  # C1 control (NEL)
         "id\ud800",  # a lone surrogate: no UTF-8 form
+        # The one character rule of _secrets.refuse_unsafe_characters, as for secrets:
+        "evil\u202etxt.exe",  # a bidi override: the id would show reversed in a log
+        "id\u200b",  # zero width space
+        "id\u2028x",  # line separator
+        "id\ue000",  # private use
     ],
 )
 def test_bad_opaque_ids_are_refused(value: str) -> None:
-    with pytest.raises(ValueError, match="plant_id"):
+    with pytest.raises(ValueError, match="plant_id") as info:
         opaque_id("plant_id", value)
+    assert value not in str(info.value)  # the position is named, never the id
 
 
 @pytest.mark.asyncio

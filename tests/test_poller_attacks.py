@@ -791,7 +791,7 @@ PAIR = (uid(1), uid(11))
         ({"concurrency": 2.5}, TypeError),
         ({"concurrency": 0}, ValueError),
         ({"concurrency": -1}, ValueError),
-        ({"concurrency": True}, ValueError),
+        ({"concurrency": True}, TypeError),
         ({"concurrency": "3"}, TypeError),
         ({"concurrency": math.nan}, TypeError),
         ({"interval": math.nan}, ValueError),

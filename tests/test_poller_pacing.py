@@ -7,10 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio.lowlevel
 import pytest
 import respx
 
-from legrand_async import Quota
+from legrand_async import LegrandClient, Quota, RateLimit, RetryPolicy
 from legrand_async._poller import DEFAULT_INTERVAL, Pace, pace
 from legrand_async._poller._pacing import UNLIMITED
 
@@ -161,3 +162,46 @@ async def test_good_targets_in_any_shape_are_taken() -> None:
         )
     assert poller.targets == ((PLANT, MODULE),)
     assert poller.discovery is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("attempts", "together"), [(1, 4), (2, 4), (4, 2), (10, 1)])
+async def test_reads_at_once_keep_room_for_the_clients_own_retries(
+    attempts: int, together: int
+) -> None:
+    # 10 calls left, no reserve, 4 at once at most: each read may cost max_attempts calls, so
+    # as many start together as the calls left can pay for, by the client's retry policy.
+    from .test_arguments import NoWire
+
+    clock = Clock()
+    in_flight, most = 0, 0
+
+    async def fetch(target: int) -> int:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await anyio.lowlevel.checkpoint()
+        in_flight -= 1
+        return target
+
+    async with LegrandClient(
+        "key",
+        access_token="token",
+        transport=NoWire(),
+        retry=RetryPolicy(max_attempts=attempts),
+        rate_limit=RateLimit(per_day=10, clock=clock),
+        clock=clock,
+    ) as client, client.poll(fetch, range(8), reserve=0.0, concurrency=4) as poller:
+        async for _ in poller:
+            if poller.polls >= 8:
+                break
+    assert most == together
+
+
+@pytest.mark.parametrize("per_day", [1, 5, 237, 500, 501, 999, 10**6])
+def test_the_demo_counts_the_reserve_as_the_poller_does(per_day: int) -> None:
+    from legrand_async.demo import RESERVE, _spendable
+
+    start_of_day = quota(remaining=per_day, per_day=per_day)
+    affordable = pace(start_of_day, NOON, targets=1, explicit=None, reserve=RESERVE).affordable
+    assert _spendable(per_day) == max(affordable, 0)

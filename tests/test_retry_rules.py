@@ -308,11 +308,11 @@ async def test_a_route_without_a_response_body_ignores_it(
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"statuses": {"486": 10}}, ValueError),
+        ({"statuses": {"486": 10}}, TypeError),
         ({"statuses": {99: 1}}, ValueError),
         ({"statuses": {486: -1}}, ValueError),
         ({"statuses": {486: float("nan")}}, ValueError),
-        ({"statuses": {486: True}}, ValueError),
+        ({"statuses": {486: True}}, TypeError),
         ({"statuses": [486]}, TypeError),
         ({"retry_if": "yes"}, TypeError),
         ({"wait": 3}, TypeError),

@@ -13,6 +13,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
+from .. import _checks
 from .._clock import Clock
 from .._secrets import scrub
 from .._shield import to_the_end
@@ -86,10 +87,7 @@ class OAuth2Auth(httpx.Auth):
             raise TypeError("app must be an OAuthApp")
         if isinstance(store, type) or not isinstance(store, TokenStore):
             raise TypeError("store must be a TokenStore (async load() and save())")
-        if isinstance(refresh_margin, bool) or not isinstance(refresh_margin, int | float):
-            raise TypeError("refresh_margin is a number of seconds")
-        if not 0 <= refresh_margin <= _MAX_MARGIN:
-            raise ValueError(f"refresh_margin must be between 0 and {_MAX_MARGIN:.0f} seconds")
+        _checks.real("refresh_margin", refresh_margin, minimum=0, maximum=_MAX_MARGIN, unit=" s")
         self.app = app
         self.store = store
         self.refresh_margin = float(refresh_margin)

@@ -27,8 +27,8 @@ from typing import Any, Final
 
 import attrs
 
+from .. import _plants
 from .._routes import route
-from ..models.smarther import without_cloud_prefix
 
 __all__ = [
     "LISTING",
@@ -51,9 +51,6 @@ Target = tuple[str, str]
 
 _STATUS = route("smarther", "get_status")
 _TOPOLOGY = route("smarther", "get_topology")
-_PLANT_CHECKS = tuple(
-    p.check for r in (_TOPOLOGY, _STATUS) for p in r.params if p.name == "plant_id"
-)
 _MODULE_CHECKS = tuple(p.check for p in _STATUS.params if p.name == "module_id")
 _THERMOSTAT = "chronothermostat"
 
@@ -80,9 +77,7 @@ def _usable(name: str, value: object, checks: Iterable[object]) -> str:
 
 def plant_id(value: object) -> str:
     """The id to poll a plant listed as ``value`` (``bs_cloud_`` dropped); ValueError/TypeError."""
-    if isinstance(value, str):
-        value = without_cloud_prefix(value)
-    return _usable("plant_id", value, _PLANT_CHECKS)
+    return _plants.plant_id(value)
 
 
 def module_id(value: object) -> str:

@@ -15,8 +15,9 @@ from typing import Final
 import attrs
 
 from .._transport.ratelimit import Quota
+from .._transport.retry import RetryPolicy
 
-__all__ = ["ATTEMPTS", "DEFAULT_INTERVAL", "UNLIMITED", "Pace", "pace"]
+__all__ = ["ATTEMPTS", "DEFAULT_INTERVAL", "UNLIMITED", "Pace", "pace", "spendable"]
 
 #: Seconds between two reads of a target when neither ``interval`` nor a daily quota says.
 DEFAULT_INTERVAL: Final = 300.0
@@ -24,9 +25,10 @@ DEFAULT_INTERVAL: Final = 300.0
 HORIZON: Final = 3600.0
 #: Reads affordable when no daily quota counts them.
 UNLIMITED: Final = sys.maxsize
-#: The calls one read may make (RetryPolicy's default attempts): the room kept, per read, in
-#: what is left to spend, so that the retries of a batch do not eat into the reserve.
-ATTEMPTS: Final = 4
+#: The calls one read may make when no policy is given (RetryPolicy's default ``max_attempts``):
+#: the room kept, per read, in what is left to spend, so that the retries of a batch do not eat
+#: into the reserve. A client's pollers use its own policy's ``max_attempts``.
+ATTEMPTS: Final = RetryPolicy().max_attempts
 
 
 @attrs.frozen
@@ -36,13 +38,15 @@ class Pace:
     - ``interval``: seconds between two reads of one target (None: no target, or no budget);
     - ``per_read``: seconds between two reads of the ring (``interval / targets``);
     - ``fastest``: seconds between two reads the per-second limit allows (0 without one);
-    - ``affordable``: reads that may start now and leave the reserve untouched.
+    - ``affordable``: reads that may start now and leave the reserve untouched;
+    - ``attempts``: the calls one read may make (the retry policy's ``max_attempts``).
     """
 
     interval: float | None
     per_read: float
     fastest: float
     affordable: int
+    attempts: int = ATTEMPTS
 
     @property
     def limited(self) -> bool:
@@ -52,7 +56,7 @@ class Pace:
     def at_once(self, most: int) -> int:
         """Calls to start together, at most ``most``: fewer when what is left to spend would
         not cover their retries (one at a time at the end of the budget)."""
-        return max(1, min(most, self.affordable // ATTEMPTS))
+        return max(1, min(most, self.affordable // self.attempts))
 
 
 def pace(
@@ -62,6 +66,7 @@ def pace(
     targets: int,
     explicit: float | None,
     reserve: float,
+    attempts: int = ATTEMPTS,
 ) -> Pace:
     """The pace of ``targets`` reads under ``quota`` (None: no limiter) at ``now``.
 
@@ -74,16 +79,22 @@ def pace(
     floor = targets * fastest
     if quota is None or quota.per_day is None or quota.remaining_today is None:
         wanted = explicit if explicit is not None else DEFAULT_INTERVAL
-        return _paced(max(wanted, floor), targets, fastest, UNLIMITED)
-    spendable = quota.remaining_today - reserve * quota.per_day
-    if spendable < 1:
-        return Pace(None, 0.0, fastest, 0)
+        return _paced(max(wanted, floor), targets, fastest, UNLIMITED, attempts)
+    left = spendable(quota.remaining_today, quota.per_day, reserve)
+    if left < 1:
+        return Pace(None, 0.0, fastest, 0, attempts)
     to_reset = max(HORIZON, (quota.resets_at - now).total_seconds())
-    budget = to_reset * targets / spendable
-    return _paced(max(explicit or 0.0, budget, floor), targets, fastest, math.floor(spendable))
+    budget = to_reset * targets / left
+    return _paced(max(explicit or 0.0, budget, floor), targets, fastest, math.floor(left), attempts)
 
 
-def _paced(interval: float, targets: int, fastest: float, affordable: int) -> Pace:
+def spendable(remaining: int, per_day: int, reserve: float) -> float:
+    """The calls polling may still spend today: the ``remaining`` ones but ``reserve`` (a share)
+    of the day's quota ``per_day``, kept for the user's own commands (may be negative)."""
+    return remaining - reserve * per_day
+
+
+def _paced(interval: float, targets: int, fastest: float, affordable: int, attempts: int) -> Pace:
     if targets < 1:
-        return Pace(None, 0.0, fastest, affordable)
-    return Pace(interval, interval / targets, fastest, affordable)
+        return Pace(None, 0.0, fastest, affordable, attempts)
+    return Pace(interval, interval / targets, fastest, affordable, attempts)

@@ -14,12 +14,13 @@ from typing import Final, Generic, Self, TypeVar
 import anyio.lowlevel
 import attrs
 
+from .. import _checks
 from .._clock import Clock
 from .._transport.ratelimit import RateLimit
 from ..errors import LegrandError
 from . import _arguments
 from ._outcomes import Outcome, Tally, Verdict, run_all
-from ._pacing import Pace, pace
+from ._pacing import ATTEMPTS, Pace, pace
 
 __all__ = ["DEFAULT_CONCURRENCY", "Change", "Poller"]
 
@@ -67,18 +68,20 @@ class _BasePoller(Generic[T, V, C]):
         reserve: float,
         concurrency: int | None,
         key: Callable[[V], object] | None,
+        attempts: int = ATTEMPTS,
     ) -> None:
         if not callable(fetch):
             raise TypeError(f"fetch must be a coroutine function, got {type(fetch).__name__}")
         if key is not None and not callable(key):
             raise TypeError(f"key must be callable or None, got {type(key).__name__}")
-        self._explicit = None if interval is None else _arguments.seconds("interval", interval)
-        self._reserve = _arguments.share("reserve", reserve)
+        self._explicit = None if interval is None else _checks.positive("interval", interval)
+        self._reserve = _checks.real("reserve", reserve, minimum=0, maximum=1, below=True)
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY
             if rate_limit is not None and rate_limit.max_concurrency:
                 concurrency = rate_limit.max_concurrency
-        concurrency = _arguments.count("concurrency", concurrency)
+        concurrency = _checks.count("concurrency", concurrency)
+        self._attempts = _checks.count("attempts", attempts)
         if rate_limit is not None and rate_limit.per_second:  # a batch fits in one second
             concurrency = min(concurrency, max(1, math.floor(rate_limit.per_second)))
         self._fetch = fetch
@@ -248,6 +251,7 @@ class _BasePoller(Generic[T, V, C]):
             targets=len(self._targets),
             explicit=self._explicit,
             reserve=self._reserve,
+            attempts=self._attempts,
         )
         if p.interval is not None:
             self._interval = p.interval
@@ -388,6 +392,7 @@ class Poller(_BasePoller[T, V, Change[T, V]]):
         reserve: float = 0.2,
         concurrency: int | None = None,
         key: Callable[[V], object] | None = None,
+        attempts: int = ATTEMPTS,
     ) -> None:
         super().__init__(
             fetch,
@@ -398,6 +403,7 @@ class Poller(_BasePoller[T, V, Change[T, V]]):
             reserve=reserve,
             concurrency=concurrency,
             key=key,
+            attempts=attempts,
         )
 
     def _change(self, target: T, previous: V | None, current: V) -> Change[T, V]:

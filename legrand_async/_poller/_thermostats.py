@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import attrs
 
+from .. import _checks
 from .._clock import Clock
 from .._endpoints.smarther import SmartherAPI
 from .._transport.ratelimit import RateLimit
@@ -17,7 +18,7 @@ from ..models.smarther import ChronothermostatStatus
 from . import _arguments
 from ._discovery import LISTING, TOPOLOGY, Discovery, Plan, module_id, plant_id
 from ._outcomes import Outcome, Tally, Verdict, run_all
-from ._pacing import Pace
+from ._pacing import ATTEMPTS, Pace
 from ._ring import _BasePoller
 
 __all__ = ["DISCOVERY_INTERVAL", "StatusChange", "ThermostatPoller", "thermostat_state"]
@@ -70,7 +71,7 @@ def _pair(item: Any) -> Target:
     except (TypeError, ValueError):
         shown = reprlib.repr(item)
         raise TypeError(f"targets are (plant_id, module_id) pairs, got {shown}") from None
-    plant, module = (str(v) if isinstance(v, uuid.UUID) else v for v in (plant, module))
+    module = str(module) if isinstance(module, uuid.UUID) else module
     try:
         return plant_id(plant), module_id(module)
     except (TypeError, ValueError) as exc:
@@ -98,8 +99,9 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         reserve: float = 0.2,
         concurrency: int | None = None,
         discovery_interval: float = DISCOVERY_INTERVAL,
+        attempts: int = ATTEMPTS,
     ) -> None:
-        every = _arguments.seconds("discovery_interval", discovery_interval)
+        every = _checks.positive("discovery_interval", discovery_interval)
         pairs: list[Target] = []
         if targets is not None:
             if isinstance(targets, str | bytes) or not isinstance(targets, Iterable):
@@ -119,6 +121,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
             reserve=reserve,
             concurrency=concurrency,
             key=thermostat_state,
+            attempts=attempts,
         )
 
     @property

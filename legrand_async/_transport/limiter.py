@@ -16,11 +16,11 @@ from typing import ClassVar
 import anyio
 import attrs
 
+from .. import _checks
 from .._clock import Clock, SystemClock
 from ..errors import QuotaExhausted, ServerQuotaExhausted
 from .day_count import MAX_EXHAUSTION, Charge, DayCount
 from .day_window import later, utc, window_start
-from .numbers import real
 from .quota_store import QuotaStore
 from .quota_sync import QuotaSync
 
@@ -41,16 +41,6 @@ class Quota:
     paused_until: datetime | None
     per_second: float | None
     per_day: int | None
-
-
-def _count(name: str, value: object) -> None:
-    """An int >= 1."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, not a bool: {value!r}")
-    if not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1 or None, got {value!r}")
 
 
 def _reset_time(value: object) -> None:
@@ -111,14 +101,14 @@ class RateLimit:
         flush_delay: float = 1.0,
     ) -> None:
         if per_second is not None:
-            per_second = real("per_second", per_second, zero=False)
+            per_second = _checks.positive("per_second", per_second)
         if per_day is not None:
-            _count("per_day", per_day)
-        max_wait = real("max_wait", max_wait, zero=True)
+            _checks.count("per_day", per_day)
+        max_wait = _checks.non_negative("max_wait", max_wait)
         if max_concurrency is not None:
-            _count("max_concurrency", max_concurrency)
+            _checks.count("max_concurrency", max_concurrency)
         _reset_time(day_resets_at)
-        flush_delay = real("flush_delay", flush_delay, zero=True)
+        flush_delay = _checks.non_negative("flush_delay", flush_delay)
         if store is not None and not isinstance(store, QuotaStore):
             raise TypeError(f"store must be a QuotaStore (load and save), got {store!r}")
         if clock is not None:
@@ -322,8 +312,7 @@ class RateLimit:
     def pause(self, seconds: float, *, cap: float | None = None) -> None:
         """Hold every request for ``seconds`` (the server's 429 says so), at most ``cap`` and
         never more than :data:`MAX_PAUSE`; a wait that is not positive (or NaN) holds nothing."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise TypeError(f"seconds must be a number, got {type(seconds).__name__}")
+        _checks.number("seconds", seconds)
         ceiling = MAX_PAUSE if cap is None or not cap < MAX_PAUSE else cap
         wait = min(seconds, ceiling)
         if not wait > 0:

@@ -33,9 +33,9 @@ import httpx
 import tenacity
 from tenacity.asyncio import AsyncRetrying
 
+from .. import _checks
 from .._clock import Clock
 from .classify import CLASSIFICATION, Classification, Kind
-from .numbers import real
 
 __all__ = [
     "ATTEMPTS",
@@ -83,8 +83,7 @@ RetryIf = Callable[[httpx.Request, Outcome], bool | None]
 
 
 def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not real(attribute.name, value, zero=True) < _MAX_SECONDS:
-        raise ValueError(f"{attribute.name} must be seconds from 0 to 1e9, got {value!r}")
+    _checks.real(attribute.name, value, minimum=0, maximum=_MAX_SECONDS, below=True, unit=" s")
 
 
 def _statuses(value: Mapping[int, float]) -> Mapping[int, float]:
@@ -92,11 +91,10 @@ def _statuses(value: Mapping[int, float]) -> Mapping[int, float]:
         raise TypeError("statuses must map HTTP statuses to minimum waits in seconds")
     table = {}
     for status, wait in value.items():
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ValueError(f"statuses: {status!r} is not an HTTP status")
-        number = isinstance(wait, int | float) and not isinstance(wait, bool)
-        if not number or not 0 <= wait < _MAX_SECONDS:
-            raise ValueError(f"statuses: the wait for {status} must be seconds >= 0, got {wait!r}")
+        _checks.count("statuses: an HTTP status", status, minimum=100, maximum=599)
+        wait = _checks.real(
+            f"statuses: the wait for {status}", wait, minimum=0, maximum=_MAX_SECONDS, below=True
+        )
         table[status] = float(wait)
     return MappingProxyType(table)
 
@@ -141,13 +139,11 @@ class RetryPolicy:
 
     @max_attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"max_attempts must be an int >= 1, got {value!r}")
+        _checks.count("max_attempts", value)
 
     @jitter.validator
     def _check_jitter(self, _: attrs.Attribute[float], value: float) -> None:
-        if real("jitter", value, zero=True) > 1:
-            raise ValueError(f"jitter must be between 0 and 1, got {value!r}")
+        _checks.real("jitter", value, minimum=0, maximum=1)
 
 
 @attrs.define

@@ -14,9 +14,9 @@ import random
 
 import httpx
 
+from .. import _checks
 from .._clock import Clock
 from .bounded import DEFAULT_MAX_BODY_SIZE, BoundedTransport
-from .numbers import real
 from .ratelimit import RateLimit, RateLimitTransport
 from .retry import RetryPolicy, RetryTransport
 
@@ -25,11 +25,7 @@ __all__ = ["build_stack", "check_body_size", "check_timeout"]
 
 def check_body_size(value: object) -> int:
     """``max_body_size`` checked: an int of bytes >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_body_size must be an int (bytes), got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"max_body_size must be >= 1 byte, got {value!r}")
-    return value
+    return _checks.count("max_body_size", value)
 
 
 def check_timeout(value: object) -> None:
@@ -41,9 +37,9 @@ def check_timeout(value: object) -> None:
     if isinstance(value, httpx.Timeout):
         for name, seconds in value.as_dict().items():
             if seconds is not None:
-                real(f"timeout.{name}", seconds, zero=False)
+                _checks.positive(f"timeout.{name}", seconds, unit=" seconds")
     elif value is not None:
-        real("timeout", value, zero=False)
+        _checks.positive("timeout", value, unit=" seconds")
 
 
 def build_stack(

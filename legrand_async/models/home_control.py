@@ -11,6 +11,7 @@ from typing import NewType
 
 import attrs
 
+from .. import _checks
 from ._enum import LenientEnum
 from ._latest import latest
 from .smarther import ModuleRef
@@ -186,10 +187,7 @@ class Scene:
 
 
 def _check_level(_: object, __: object, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"level must be an int, got {type(value).__name__}")
-    if not 0 <= value <= 100:
-        raise ValueError(f"level must be between 0 and 100, got {value}")
+    _checks.count("level", value, minimum=0, maximum=100)
 
 
 def _check_on(_: object, __: object, value: bool) -> None:

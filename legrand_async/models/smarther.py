@@ -6,18 +6,15 @@ Responses are frozen attrs classes named after the portal's objects; the convert
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 import httpx
 
+from .. import _checks
 from ._enum import LenientEnum
 from ._latest import latest
-
-#: The prefix C2C notifications (and some listings) put before a plant id.
-CLOUD_PLANT_PREFIX = "bs_cloud_"
 
 __all__ = [
     "Capability",
@@ -45,13 +42,6 @@ __all__ = [
 SETPOINT_RANGE = (3.0, 40.0)
 PROGRAM_RANGE = (0, 11)
 BOOST_MINUTES = (30, 60, 90)
-
-
-def without_cloud_prefix(plant_id: str) -> str:
-    """``plant_id`` without the ``bs_cloud_`` prefix (in any letter case) the cloud may add."""
-    if plant_id[: len(CLOUD_PLANT_PREFIX)].lower() == CLOUD_PLANT_PREFIX:
-        return plant_id[len(CLOUD_PLANT_PREFIX) :]
-    return plant_id
 
 
 class Function(LenientEnum):
@@ -291,21 +281,15 @@ def _latest(sensor: Sensor | None) -> float | None:
 def _check_setpoint(_: object, __: object, value: float | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"setpoint must be a number, got {type(value).__name__}")
     low, high = SETPOINT_RANGE
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"setpoint must be between {low:g} and {high:g} °C, got {value!r}")
+    _checks.real("setpoint", value, minimum=low, maximum=high, unit=" °C")
 
 
 def _check_program(_: object, __: object, value: int | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"program must be an int, got {type(value).__name__}")
     low, high = PROGRAM_RANGE
-    if not low <= value <= high:
-        raise ValueError(f"program must be between {low} and {high}, got {value!r}")
+    _checks.count("program", value, minimum=low, maximum=high)
 
 
 #: The wall times a status can carry: ``YYYY`` has four digits, and converting to local time
