@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,12 +11,13 @@ from functools import partial
 from typing import Final, TypeVar
 
 import anyio
-import anyio.lowlevel
 import httpx
 
 from .._clock import Clock
 from .._secrets import scrub
 from .._shield import to_the_end
+from .._single_flight import SingleFlight, fresh
+from .._timeouts import longest
 from .._transport.classify import CLASSIFICATION, Classification, Kind
 from .._transport.quota_sync import STORE_TIMEOUT
 from ..errors import (
@@ -28,7 +30,6 @@ from ..errors import (
     TokenStoreError,
 )
 from .app import OAuthApp
-from .flight import Flight, fresh, timeout_seconds
 from .store import LockingTokenStore, TokenStore
 from .token import Token
 
@@ -101,7 +102,9 @@ class OAuth2Auth(httpx.Auth):
         self._unsaved: Token | None = None  # the current token, if the store refused it
         self._save_again_at = 0.0
         self._rotated: deque[str] = deque(maxlen=_ROTATED_KEPT)  # refresh tokens spent
-        self._flight: Flight | None = None
+        self._flight: SingleFlight[Token] = SingleFlight(
+            fallback=AuthError, hands_over=(TokenRefreshTimeout,), timeout=_late
+        )
         self._refused: tuple[str, AuthError] | None = None
 
     async def token(self) -> Token:
@@ -109,12 +112,12 @@ class OAuth2Auth(httpx.Auth):
 
         It waits for a refresh in progress at most the app's ``timeout``.
         """
-        return await self._current(timeout_seconds(self.app._timeout))
+        return await self._current(self.app._timeout)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        timeout = timeout_seconds(request.extensions.get("timeout"))
+        timeout = request.extensions.get("timeout")
         token = await self._current(timeout)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
@@ -132,48 +135,34 @@ class OAuth2Auth(httpx.Auth):
         raise RuntimeError("OAuth2Auth works with httpx.AsyncClient only")
         yield request  # pragma: no cover - makes this a generator
 
-    async def _current(self, wait: float | None) -> Token:
+    async def _current(self, wait: object) -> Token:
         token = self._token
         if token is not None and not self._expiring(token) and not self._save_due():
             return token
         return await self._renew(stale=None, wait=wait)
 
-    async def _renew(self, *, stale: Token | None, wait: float | None) -> Token:
+    async def _renew(self, *, stale: Token | None, wait: object) -> Token:
         """Load and/or refresh the token, as a single flight shared by concurrent callers;
-        ``wait`` is the caller's timeout (seconds, None: unbounded)."""
-        deadline = None if wait is None else anyio.current_time() + wait
-        while True:
-            current = self._token
+        ``wait`` is the caller's httpx timeout configuration."""
+        seconds = longest(wait)
+        deadline = None if math.isinf(seconds) else anyio.current_time() + seconds
+
+        def current() -> Token | None:
+            token = self._token
             if (
-                current is not None
-                and current is not stale
-                and not self._expiring(current)
+                token is not None
+                and token is not stale
+                and not self._expiring(token)
                 and not self._save_due()
             ):
-                return current
-            flight = self._flight
-            if flight is None:
-                break
-            await flight.wait(deadline)
-            if flight.error is not None:
-                raise fresh(flight.error)
-            if flight.token is not None:
-                return flight.token
-            # The leader stopped before sending anything: take over.
-        flight = self._flight = Flight()
-        try:
-            token = flight.token = await self._load_or_refresh(stale, deadline)
-        except TokenRefreshTimeout:
-            raise  # out of this caller's time before sending: the others try with theirs
-        except Exception as exc:
-            flight.error = exc
-            raise
-        finally:
-            self._flight = None
-            flight.done.set()
-        # A leader cancelled while its refresh was on the wire stops here, the token saved.
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        return token
+                return token
+            return None
+
+        # TokenRefreshTimeout from the leader: out of its time before sending, the others try
+        # with theirs. A leader cancelled while its refresh was on the wire stops once saved.
+        return await self._flight.run(
+            None, partial(self._load_or_refresh, stale, deadline), deadline=deadline, ready=current
+        )
 
     def _expiring(self, token: Token) -> bool:
         margin = self.refresh_margin
@@ -243,7 +232,8 @@ class OAuth2Auth(httpx.Auth):
 
     async def _refresh(self, old: Token) -> Token:
         if self._refused is not None and self._refused[0] == old.refresh_token:
-            raise fresh(self._refused[1])  # refused for good: don't ask the token endpoint again
+            # refused for good: don't ask the token endpoint again
+            raise fresh(self._refused[1], AuthError)
         # From the moment the request may be on the wire, nothing stops it: the server may
         # rotate the refresh token, and only this answer holds the new one.
         return await to_the_end(partial(self._send_refresh, old))
@@ -307,9 +297,15 @@ class OAuth2Auth(httpx.Auth):
         return f"OAuth2Auth(app={self.app!r}, store={self.store!r})"
 
 
+def _late() -> TokenRefreshTimeout:
+    return TokenRefreshTimeout(
+        "the token refresh in progress did not finish within this request's timeout; "
+        "it goes on, and the next call uses its token (or tries again)"
+    )
+
+
 async def _in_time(step: Callable[[], Awaitable[T]]) -> T:
     """``await step()``, or TimeoutError after STORE_TIMEOUT s (a store that hangs)."""
     with anyio.move_on_after(STORE_TIMEOUT):
         return await step()
     raise TimeoutError(f"no answer within {STORE_TIMEOUT:g} s")
-
