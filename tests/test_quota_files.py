@@ -91,8 +91,15 @@ async def test_a_path_that_is_no_small_regular_file_fails_no_call_and_is_left_al
 
 @pytest.mark.parametrize(
     "content",
-    [b'{"day": "\xff\xfe", "used": 3}', b"\xff" * 100, b"", b"null", b'{"day": 1, "used": 2}'],
-    ids=["not-utf-8-inside", "not-utf-8", "empty", "null", "wrong-types"],
+    [
+        b'{"day": "\xff\xfe", "used": 3}',
+        b"\xff" * 100,
+        b"",
+        b"null",
+        b'{"day": 1, "used": 2}',
+        b"[" * 200_000 + b"]" * 200_000,
+    ],
+    ids=["not-utf-8-inside", "not-utf-8", "empty", "null", "wrong-types", "nested-200000-deep"],
 )
 @pytest.mark.asyncio
 async def test_a_file_that_does_not_parse_holds_no_count_and_is_replaced(

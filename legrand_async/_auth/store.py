@@ -16,6 +16,7 @@ import anyio.to_thread
 import filelock
 
 from .._files import read_private, write_private
+from .._json import NotJSON, loads
 from .._shield import to_the_end
 from ..errors import TokenStoreError
 from .token import Token
@@ -119,14 +120,12 @@ class FileTokenStore:
                 mode & 0o777,
             )
         try:
-            return Token.from_json(json.loads(content.decode("utf-8-sig")))  # BOM or not
-        except UnicodeDecodeError:
-            raise self._broken("not UTF-8 text") from None
-        except RecursionError:
-            raise self._broken("JSON nested too deeply") from None
-        except ValueError as exc:  # not JSON, or not a token (messages never quote the values)
-            reason = "not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            return Token.from_json(loads(content))  # BOM or not
+        except NotJSON as exc:
+            reason = "JSON nested too deeply" if exc.reason == "nested too deeply" else exc.reason
             raise self._broken(reason) from None
+        except ValueError as exc:  # not a token (messages never quote the values)
+            raise self._broken(str(exc)) from None
 
     def save_sync(self, token: Token) -> None:
         """:meth:`save` without an event loop."""

@@ -14,6 +14,7 @@ import anyio.to_thread
 import filelock
 
 from .._files import read_private, write_private
+from .._json import NotJSON, loads
 from .day_count import MAX_STORED_SPENT, STORE_SKEW
 from .day_window import utc
 
@@ -175,8 +176,8 @@ class FileQuotaStore:
         except FileNotFoundError:
             return None
         try:
-            return _parse(json.loads(content))
-        except (ValueError, RecursionError):  # not JSON (or not UTF-8, or absurdly nested)
+            return _parse(loads(content))
+        except NotJSON:  # not JSON (or not UTF-8, or absurdly nested)
             return None
 
     def _merge(
