@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from legrand_async import FileQuotaStore, QuotaExhausted, RateLimit
 from legrand_async._files import write_private
+from legrand_async._stores import STORE_TIMEOUT
 from legrand_async._transport import quota_store
-from legrand_async._transport.quota_sync import STORE_TIMEOUT
 
 from .conftest import FakeClock
 from .disks import read_only_view

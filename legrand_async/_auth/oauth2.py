@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
-from typing import Final, TypeVar
+from typing import Final
 
 import anyio
 import httpx
@@ -17,9 +16,9 @@ from .._clock import Clock
 from .._secrets import scrub
 from .._shield import to_the_end
 from .._single_flight import SingleFlight, fresh
+from .._stores import StoreHealth, in_time
 from .._timeouts import longest
 from .._transport.classify import CLASSIFICATION, Classification, Kind
-from .._transport.quota_sync import STORE_TIMEOUT
 from ..errors import (
     AuthError,
     InvalidTokenResponse,
@@ -35,8 +34,6 @@ from .token import Token
 
 __all__ = ["LOCK_WAIT", "SAVE_RETRY", "SHORT_LIFETIME_SHARE", "OAuth2Auth"]
 
-log = logging.getLogger("legrand_async")
-
 #: The longest wait for another process's refresh (its lock) when no timeout applies.
 LOCK_WAIT: Final = 60.0
 #: Seconds between two attempts to save a token the store refused.
@@ -45,8 +42,6 @@ SAVE_RETRY: Final = 60.0
 SHORT_LIFETIME_SHARE: Final = 0.1
 _MAX_MARGIN: Final = 86400.0
 _ROTATED_KEPT: Final = 16
-
-T = TypeVar("T")
 
 
 def _about_the_token(response: httpx.Response) -> bool:
@@ -94,8 +89,7 @@ class OAuth2Auth(httpx.Auth):
         self.app = app
         self.store = store
         self.refresh_margin = float(refresh_margin)
-        #: Why the store last failed (a save or a load), None once a save succeeds.
-        self.store_error: Exception | None = None
+        self._health = StoreHealth(repr(store), "the token is kept in memory and saved again later")
         self._clock: Clock = clock if clock is not None else app.clock
         self._token: Token | None = None
         self._lifetime: tuple[Token, float] | None = None  # a token and its known lifetime
@@ -106,6 +100,11 @@ class OAuth2Auth(httpx.Auth):
             fallback=AuthError, hands_over=(TokenRefreshTimeout,), timeout=_late
         )
         self._refused: tuple[str, AuthError] | None = None
+
+    @property
+    def store_error(self) -> Exception | None:
+        """Why the store last failed (a save or a load), None once a save succeeds."""
+        return self._health.error
 
     async def token(self) -> Token:
         """A token good for at least ``refresh_margin`` seconds (loading or refreshing it).
@@ -207,7 +206,7 @@ class OAuth2Auth(httpx.Auth):
         """The current token: the store's if it is newer than ours (another process's)."""
         token = self._token
         try:
-            stored = await _in_time(self.store.load)
+            stored = await in_time(self.store.load)
             if stored is not None and not isinstance(stored, Token):
                 raise TokenStoreError(f"{self.store!r}.load() returned a non-Token")
         except Exception as exc:
@@ -264,26 +263,17 @@ class OAuth2Auth(httpx.Auth):
 
     async def _save(self, token: Token) -> None:
         try:
-            await _in_time(partial(self.store.save, token))
+            await in_time(partial(self.store.save, token))
         except Exception as exc:  # full disk, read-only directory, no answer...: keep the token
             self._unsaved = token
             self._save_again_at = self._clock.monotonic() + SAVE_RETRY
             self._store_failed("save the new token to", exc)
         else:
             self._unsaved = None
-            self.store_error = None
+            self._health.works()
 
     def _store_failed(self, action: str, exc: Exception) -> None:
-        """Keep ``exc`` for monitoring; WARNING on the first failure of a streak, DEBUG after."""
-        level = logging.WARNING if self.store_error is None else logging.DEBUG
-        self.store_error = exc
-        log.log(
-            level,
-            "could not %s %r (%s); the token is kept in memory and saved again later",
-            action,
-            self.store,
-            scrub(f"{type(exc).__name__}: {exc}", self._secrets()),
-        )
+        self._health.failed(action, exc, self._secrets())
 
     def _secrets(self) -> list[str]:
         """Every secret this auth knows, to scrub from text it did not write."""
@@ -302,10 +292,3 @@ def _late() -> TokenRefreshTimeout:
         "the token refresh in progress did not finish within this request's timeout; "
         "it goes on, and the next call uses its token (or tries again)"
     )
-
-
-async def _in_time(step: Callable[[], Awaitable[T]]) -> T:
-    """``await step()``, or TimeoutError after STORE_TIMEOUT s (a store that hangs)."""
-    with anyio.move_on_after(STORE_TIMEOUT):
-        return await step()
-    raise TimeoutError(f"no answer within {STORE_TIMEOUT:g} s")
