@@ -82,7 +82,7 @@ class FileTokenStore:
     Writes are atomic: a temporary file in the same directory is written, flushed and fsynced,
     then renamed over the old file (and the directory fsynced), so a crash at any instant
     leaves either the old or the new token, never a broken file; temporary files an
-    interrupted write left are removed by the next save. ``lock()`` holds ``<file>.lock``
+    interrupted write left are removed by this store's first save. ``lock()`` holds ``<file>.lock``
     beside it (``filelock``), so processes sharing the file refresh one at a time.
 
     Loading raises :class:`~legrand_async.TokenStoreError` (also a ValueError) when the path
@@ -95,6 +95,7 @@ class FileTokenStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._mode_warned = False
         self._lock_warned = False
+        self._cleaned = False  # leftovers of interrupted writes are removed by the first save
 
     async def load(self) -> Token | None:
         return await anyio.to_thread.run_sync(self.load_sync)
@@ -131,7 +132,9 @@ class FileTokenStore:
         """:meth:`save` without an event loop."""
         if not isinstance(token, Token):
             raise TypeError("save() takes a Token")
-        write_private(self.path, json.dumps(token.to_json(), indent=2).encode())
+        data = json.dumps(token.to_json(), indent=2).encode()
+        write_private(self.path, data, clean=not self._cleaned)
+        self._cleaned = True
 
     @asynccontextmanager
     async def lock(self, max_wait: float) -> AsyncIterator[None]:

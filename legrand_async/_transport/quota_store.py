@@ -118,6 +118,7 @@ class FileQuotaStore:
         self._guard = threading.Lock()  # one read or write of this object at a time
         self._tickets = itertools.count()  # writes in the order they were asked for
         self._done: dict[str, int] = {}  # writer -> the ticket of its latest write made
+        self._cleaned = False  # leftovers of interrupted writes are removed by the first write
 
     async def load(self) -> Stored | None:
         return await _in_thread(self._guarded, self._read)
@@ -211,7 +212,8 @@ class FileQuotaStore:
         record: dict[str, object] = {"day": day.isoformat(), "used": used}
         if exhausted_until is not None:
             record["exhausted_until"] = exhausted_until.isoformat()
-        write_private(self.path, json.dumps(record).encode())
+        write_private(self.path, json.dumps(record).encode(), clean=not self._cleaned)
+        self._cleaned = True
 
     def __repr__(self) -> str:
         return f"FileQuotaStore({str(self.path)!r})"
