@@ -45,18 +45,20 @@ def read_private(path: Path, limit: int) -> tuple[bytes, int]:
     return content, info.st_mode
 
 
-def write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes, *, clean: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically, readable by its owner only (mode 0600).
 
     A temporary file in the same directory is written, flushed and fsynced, then renamed over
     ``path`` and the directory fsynced: a crash at any instant leaves the old or the new file.
-    Temporary files an interrupted write left behind (its process is gone, or it is an hour
-    old) are removed first, which also gives their space back on a full disk.
+    With ``clean``, temporary files an interrupted write left behind (its process is gone, or
+    it is an hour old) are removed first, which also gives their space back on a full disk: a
+    store asks for it on its first write only (a write of this process leaves none behind).
     """
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}."
-    _remove_leftovers(directory, prefix)
+    if clean:
+        _remove_leftovers(directory, prefix)
     # mkstemp creates the file with mode 0600 whatever the umask; the pid tells its writer.
     with _writing_lock:  # created and registered at once: no other save removes it
         fd, temp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=directory)

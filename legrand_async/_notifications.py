@@ -7,14 +7,13 @@ only when the consumer takes them.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import attrs
 
 from ._converters import structure
+from ._json import NotJSON, loads
 from ._plants import without_cloud_prefix
 from .errors import ResponseValidationError
 from .models.smarther import ChronothermostatStatus
@@ -37,18 +36,6 @@ VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
 #: An object is an Event Grid (or CloudEvents) event when it has one of these keys; the last one
 #: is the envelope-less shape some clients expect (``{"chronothermostats": [...]}``).
 _EVENT_KEYS = frozenset({"id", "eventType", "type", "data", "chronothermostats"})
-
-
-def _orjson() -> Callable[[bytes], Any] | None:
-    """orjson's parser (three times faster than json), when the "webhooks" extra is installed."""
-    try:
-        from orjson import loads
-    except ImportError:  # pragma: no cover - json alone gives the same answers
-        return None
-    return loads
-
-
-_fast_loads = _orjson()
 
 
 @attrs.frozen
@@ -95,20 +82,14 @@ def _invalid(path: str, problem: str) -> ResponseValidationError:
     return ResponseValidationError("the notification does not fit", errors=[f"{problem} @ {path}"])
 
 
-def _int(text: str) -> int | float:
+def _text(text: str | bytes, where: str) -> Any:
+    """The JSON value of ``text`` (any JSON: also NaN, integers of any length, a byte order
+    mark); ResponseValidationError at ``where`` when it is not JSON."""
     try:
-        return int(text)
-    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
-        return float(text)
-
-
-def _text(text: str, where: str) -> Any:
-    """The JSON value of ``text`` (a leading byte order mark aside); ResponseValidationError at
-    ``where`` when it is not JSON."""
-    try:
-        return json.loads(text.removeprefix("\ufeff"), parse_int=_int)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise _invalid(where, "not JSON") from None
+        return loads(text, lenient=True)
+    except NotJSON as exc:
+        problem = "not UTF-8" if exc.reason == "not UTF-8 text" else "not JSON"
+        raise _invalid(where, problem) from None
 
 
 def load(body: bytes | str | Any) -> Any:
@@ -116,17 +97,9 @@ def load(body: bytes | str | Any) -> Any:
 
     Any JSON is read: also NaN, integers of any length and a leading byte order mark.
     """
-    if _fast_loads is not None and type(body) is bytes:
-        try:
-            return _fast_loads(body)
-        except ValueError:  # orjson refuses some JSON that json reads (NaN, huge integers)
-            pass
-    if isinstance(body, bytes | bytearray | memoryview):
-        try:
-            body = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            raise _invalid("$", "not UTF-8") from None
-    return _text(body, "$") if isinstance(body, str) else body
+    if isinstance(body, bytearray | memoryview):
+        body = bytes(body)
+    return _text(body, "$") if isinstance(body, str | bytes) else body
 
 
 def event_items(data: Any) -> list[dict[str, Any]]:

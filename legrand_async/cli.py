@@ -26,13 +26,15 @@ from . import demo
 from ._auth import DEFAULT_AUTH_URL, DEFAULT_SCOPES, FileTokenStore, OAuth2Auth, OAuthApp, Token
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._files import read_private, write_private
+from ._json import NotJSON, loads
 from ._secrets import refuse_unsafe_characters
-from ._transport.classify import strict_json
 from .errors import LegrandError
 
 __all__ = ["main"]
 
 CONFIG_NAME = "config.json"
+#: A config.json is a few hundred bytes: a larger one is refused unread.
+MAX_CONFIG_FILE = 1024 * 1024
 #: The seed script's config.yaml is a few hundred bytes: a larger one is refused unread.
 MAX_SEED_FILE = 1024 * 1024
 TOKEN_NAME = "token.json"  # noqa: S105 - a file name
@@ -81,27 +83,19 @@ def config_dir(option: str | None) -> Path:
     return Path(platformdirs.user_config_dir("legrand-async"))
 
 
-#: The largest config.json read (real ones are a few hundred bytes).
-MAX_CONFIG_FILE = 1 << 20
-
-
 def load_config(directory: Path) -> dict[str, Any]:
-    """The saved settings; {} when there are none. A file that cannot be read (a directory, a
-    FIFO, over 1 MiB, unreadable) or is not a JSON object is a one-line CLIError, never its
-    content."""
     path = directory / CONFIG_NAME
     try:
         content, _ = read_private(path, MAX_CONFIG_FILE)
+        data = loads(content)
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise CLIError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
-    except ValueError as exc:  # a directory, a FIFO, too large: named, never read
-        raise CLIError(f"cannot read {path}: {exc}") from None
-    try:
-        data = strict_json(content)
-    except ValueError:  # not JSON, not UTF-8, nested too deeply
-        raise CLIError(f"{path} is not valid JSON: fix or delete it") from None
+    except NotJSON as exc:
+        raise CLIError(f"{path} is not valid JSON ({exc.reason}): fix or delete it") from None
+    except ValueError as exc:  # a directory, a FIFO, a huge file: not read
+        raise CLIError(f"{exc}: fix or delete it") from None
     if not isinstance(data, dict):
         raise CLIError(f"{path} is not a JSON object: fix or delete it")
     return data

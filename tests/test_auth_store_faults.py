@@ -17,7 +17,7 @@ import pytest
 
 from legrand_async import Token, TokenStoreError
 from legrand_async._auth.oauth2 import SAVE_RETRY
-from legrand_async._transport.quota_sync import STORE_TIMEOUT
+from legrand_async._stores import STORE_TIMEOUT
 
 from ._auth_sim import FaultyStore, auth_for, client_for, rig, run_virtual
 

@@ -815,6 +815,33 @@ def test_whoami_with_a_broken_token_file(
     assert "does not hold a token" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["nested", "fifo", "directory", "huge", "not-json"])
+def test_an_odd_config_json_is_one_clean_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A config.json nested 100,000 deep was a RecursionError traceback, a FIFO hung the read:
+    each is one error line now, exit 1, and the file is not read past its size limit."""
+    path = tmp_path / "config.json"
+    if kind == "nested":
+        path.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    elif kind == "fifo":
+        os.mkfifo(path)  # nobody writes it: a plain read would block for ever
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "huge":
+        with path.open("wb") as file:
+            file.truncate(2 * 1024**3)  # sparse
+    else:
+        path.write_text("{client_id: x")
+
+    assert cli.main(["whoami", "--config", str(tmp_path)]) == 1
+
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("command", ["whoami", "login"])
 def test_config_that_is_not_a_directory(
     tmp_path: Path, command: str, stdin_factory: Callable[..., FakeStdin]

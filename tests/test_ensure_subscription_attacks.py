@@ -199,7 +199,11 @@ async def test_a_failing_leader_fails_its_followers_and_the_next_call_finds_what
     async with sim.client(transport=Hostile(sim), clock=clock) as client:
         results = await callers([client], plant, 10)
         assert all(isinstance(r, TransportError) for r in results)
-        assert len({id(r) for r in results}) == 1  # one run, its error shared
+        # One run: each caller raises its own copy of its error, chained to the one cause.
+        assert len({id(r) for r in results}) == 10
+        (leader,) = [r for r in results if all(o is r or o.__cause__ is r for o in results)]
+        assert sum(r.__cause__ is leader for r in results) == 9
+        assert all(str(r) == str(results[0]) for r in results)
         sim.faults.per_route.clear()
         sid = await client.smarther.ensure_subscription(plant, URL)
     assert list(sim.plants[0].state.subscriptions) == [sid]

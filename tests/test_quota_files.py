@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from legrand_async import FileQuotaStore, QuotaExhausted, RateLimit
 from legrand_async._files import write_private
+from legrand_async._stores import STORE_TIMEOUT
 from legrand_async._transport import quota_store
-from legrand_async._transport.quota_sync import STORE_TIMEOUT
 
 from .conftest import FakeClock
 from .disks import read_only_view
@@ -91,8 +91,15 @@ async def test_a_path_that_is_no_small_regular_file_fails_no_call_and_is_left_al
 
 @pytest.mark.parametrize(
     "content",
-    [b'{"day": "\xff\xfe", "used": 3}', b"\xff" * 100, b"", b"null", b'{"day": 1, "used": 2}'],
-    ids=["not-utf-8-inside", "not-utf-8", "empty", "null", "wrong-types"],
+    [
+        b'{"day": "\xff\xfe", "used": 3}',
+        b"\xff" * 100,
+        b"",
+        b"null",
+        b'{"day": 1, "used": 2}',
+        b"[" * 200_000 + b"]" * 200_000,
+    ],
+    ids=["not-utf-8-inside", "not-utf-8", "empty", "null", "wrong-types", "nested-200000-deep"],
 )
 @pytest.mark.asyncio
 async def test_a_file_that_does_not_parse_holds_no_count_and_is_replaced(

@@ -23,7 +23,8 @@ from legrand_async import (
     RateLimit,
     SharedQuotaStore,
 )
-from legrand_async._transport.quota_sync import FAILING_DELAY, STORE_TIMEOUT
+from legrand_async._stores import STORE_TIMEOUT
+from legrand_async._transport.quota_sync import FAILING_DELAY
 
 from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
 from .disks import fill, read_only_view, tmpfs

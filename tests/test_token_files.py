@@ -267,6 +267,20 @@ def test_leftovers_of_interrupted_writes_are_removed_by_the_next_save(
     assert names(tmp_path) == sorted(["token.json", live.name, other.name])
 
 
+def test_leftovers_are_looked_for_once_per_store_not_on_every_save(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "token.json"
+    store = FileTokenStore(path)
+    store.save_sync(Token(AT1, RT1, clock.now()))
+    dead = tmp_path / f".token.json.{_dead_pid()}.a1b2c3.tmp"  # appears after the first save
+    dead.write_bytes(b"{}")
+    store.save_sync(Token(AT2, RT2, clock.now()))  # no directory scan on every save
+    assert names(tmp_path) == sorted(["token.json", dead.name])
+    FileTokenStore(path).save_sync(Token(AT2, RT2, clock.now()))  # a new store: its first save
+    assert names(tmp_path) == ["token.json"]
+
+
 # --------------------------------------------------------------------------------------------
 # Full and read-only disks (real mounts)
 

@@ -203,10 +203,10 @@ ODD_JSON = {
 async def test_json_any_parser_reads_is_a_delivery(
     body: bytes, fast: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from legrand_async import _notifications
+    from legrand_async import _json
 
     if not fast:
-        monkeypatch.setattr(_notifications, "_fast_loads", None)
+        monkeypatch.setattr(_json, "_fast_loads", None)
     receiver = WebhookReceiver(SECRET)
     assert (await call(receiver, body)).status == 200
     (event,) = await take(receiver, 1)

@@ -367,10 +367,10 @@ async def test_json_that_orjson_refuses_is_read_with_json(body: bytes) -> None:
 async def test_the_same_answers_with_or_without_orjson(
     fast: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from legrand_async import _notifications
+    from legrand_async import _json
 
     if not fast:
-        monkeypatch.setattr(_notifications, "_fast_loads", None)
+        monkeypatch.setattr(_json, "_fast_loads", None)
     receiver = WebhookReceiver(SECRET)
     bodies = [json.dumps(b).encode() for b, _, _ in WELL_FORMED.values()]
     async with posting(receiver) as http:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import logging
+import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
-from typing import Final, TypeVar
+from typing import Final
 
 import anyio
-import anyio.lowlevel
 import httpx
 
 from .. import _checks
 from .._clock import Clock
 from .._secrets import scrub
 from .._shield import to_the_end
+from .._single_flight import SingleFlight, fresh
+from .._stores import StoreHealth, in_time
+from .._timeouts import longest
 from .._transport.classify import CLASSIFICATION, Classification, Kind
-from .._transport.quota_sync import STORE_TIMEOUT
 from ..errors import (
     AuthError,
     InvalidTokenResponse,
@@ -29,13 +30,10 @@ from ..errors import (
     TokenStoreError,
 )
 from .app import OAuthApp
-from .flight import Flight, fresh, timeout_seconds
 from .store import LockingTokenStore, TokenStore
 from .token import Token
 
 __all__ = ["LOCK_WAIT", "SAVE_RETRY", "SHORT_LIFETIME_SHARE", "OAuth2Auth"]
-
-log = logging.getLogger("legrand_async")
 
 #: The longest wait for another process's refresh (its lock) when no timeout applies.
 LOCK_WAIT: Final = 60.0
@@ -45,8 +43,6 @@ SAVE_RETRY: Final = 60.0
 SHORT_LIFETIME_SHARE: Final = 0.1
 _MAX_MARGIN: Final = 86400.0
 _ROTATED_KEPT: Final = 16
-
-T = TypeVar("T")
 
 
 def _about_the_token(response: httpx.Response) -> bool:
@@ -91,28 +87,34 @@ class OAuth2Auth(httpx.Auth):
         self.app = app
         self.store = store
         self.refresh_margin = float(refresh_margin)
-        #: Why the store last failed (a save or a load), None once a save succeeds.
-        self.store_error: Exception | None = None
+        self._health = StoreHealth(repr(store), "the token is kept in memory and saved again later")
         self._clock: Clock = clock if clock is not None else app.clock
         self._token: Token | None = None
         self._lifetime: tuple[Token, float] | None = None  # a token and its known lifetime
         self._unsaved: Token | None = None  # the current token, if the store refused it
         self._save_again_at = 0.0
         self._rotated: deque[str] = deque(maxlen=_ROTATED_KEPT)  # refresh tokens spent
-        self._flight: Flight | None = None
+        self._flight: SingleFlight[Token] = SingleFlight(
+            fallback=AuthError, hands_over=(TokenRefreshTimeout,), timeout=_late
+        )
         self._refused: tuple[str, AuthError] | None = None
+
+    @property
+    def store_error(self) -> Exception | None:
+        """Why the store last failed (a save or a load), None once a save succeeds."""
+        return self._health.error
 
     async def token(self) -> Token:
         """A token good for at least ``refresh_margin`` seconds (loading or refreshing it).
 
         It waits for a refresh in progress at most the app's ``timeout``.
         """
-        return await self._current(timeout_seconds(self.app._timeout))
+        return await self._current(self.app._timeout)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        timeout = timeout_seconds(request.extensions.get("timeout"))
+        timeout = request.extensions.get("timeout")
         token = await self._current(timeout)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
@@ -130,48 +132,34 @@ class OAuth2Auth(httpx.Auth):
         raise RuntimeError("OAuth2Auth works with httpx.AsyncClient only")
         yield request  # pragma: no cover - makes this a generator
 
-    async def _current(self, wait: float | None) -> Token:
+    async def _current(self, wait: object) -> Token:
         token = self._token
         if token is not None and not self._expiring(token) and not self._save_due():
             return token
         return await self._renew(stale=None, wait=wait)
 
-    async def _renew(self, *, stale: Token | None, wait: float | None) -> Token:
+    async def _renew(self, *, stale: Token | None, wait: object) -> Token:
         """Load and/or refresh the token, as a single flight shared by concurrent callers;
-        ``wait`` is the caller's timeout (seconds, None: unbounded)."""
-        deadline = None if wait is None else anyio.current_time() + wait
-        while True:
-            current = self._token
+        ``wait`` is the caller's httpx timeout configuration."""
+        seconds = longest(wait)
+        deadline = None if math.isinf(seconds) else anyio.current_time() + seconds
+
+        def current() -> Token | None:
+            token = self._token
             if (
-                current is not None
-                and current is not stale
-                and not self._expiring(current)
+                token is not None
+                and token is not stale
+                and not self._expiring(token)
                 and not self._save_due()
             ):
-                return current
-            flight = self._flight
-            if flight is None:
-                break
-            await flight.wait(deadline)
-            if flight.error is not None:
-                raise fresh(flight.error)
-            if flight.token is not None:
-                return flight.token
-            # The leader stopped before sending anything: take over.
-        flight = self._flight = Flight()
-        try:
-            token = flight.token = await self._load_or_refresh(stale, deadline)
-        except TokenRefreshTimeout:
-            raise  # out of this caller's time before sending: the others try with theirs
-        except Exception as exc:
-            flight.error = exc
-            raise
-        finally:
-            self._flight = None
-            flight.done.set()
-        # A leader cancelled while its refresh was on the wire stops here, the token saved.
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        return token
+                return token
+            return None
+
+        # TokenRefreshTimeout from the leader: out of its time before sending, the others try
+        # with theirs. A leader cancelled while its refresh was on the wire stops once saved.
+        return await self._flight.run(
+            None, partial(self._load_or_refresh, stale, deadline), deadline=deadline, ready=current
+        )
 
     def _expiring(self, token: Token) -> bool:
         margin = self.refresh_margin
@@ -216,7 +204,7 @@ class OAuth2Auth(httpx.Auth):
         """The current token: the store's if it is newer than ours (another process's)."""
         token = self._token
         try:
-            stored = await _in_time(self.store.load)
+            stored = await in_time(self.store.load)
             if stored is not None and not isinstance(stored, Token):
                 raise TokenStoreError(f"{self.store!r}.load() returned a non-Token")
         except Exception as exc:
@@ -241,7 +229,8 @@ class OAuth2Auth(httpx.Auth):
 
     async def _refresh(self, old: Token) -> Token:
         if self._refused is not None and self._refused[0] == old.refresh_token:
-            raise fresh(self._refused[1])  # refused for good: don't ask the token endpoint again
+            # refused for good: don't ask the token endpoint again
+            raise fresh(self._refused[1], AuthError)
         # From the moment the request may be on the wire, nothing stops it: the server may
         # rotate the refresh token, and only this answer holds the new one.
         return await to_the_end(partial(self._send_refresh, old))
@@ -272,26 +261,17 @@ class OAuth2Auth(httpx.Auth):
 
     async def _save(self, token: Token) -> None:
         try:
-            await _in_time(partial(self.store.save, token))
+            await in_time(partial(self.store.save, token))
         except Exception as exc:  # full disk, read-only directory, no answer...: keep the token
             self._unsaved = token
             self._save_again_at = self._clock.monotonic() + SAVE_RETRY
             self._store_failed("save the new token to", exc)
         else:
             self._unsaved = None
-            self.store_error = None
+            self._health.works()
 
     def _store_failed(self, action: str, exc: Exception) -> None:
-        """Keep ``exc`` for monitoring; WARNING on the first failure of a streak, DEBUG after."""
-        level = logging.WARNING if self.store_error is None else logging.DEBUG
-        self.store_error = exc
-        log.log(
-            level,
-            "could not %s %r (%s); the token is kept in memory and saved again later",
-            action,
-            self.store,
-            scrub(f"{type(exc).__name__}: {exc}", self._secrets()),
-        )
+        self._health.failed(action, exc, self._secrets())
 
     def _secrets(self) -> list[str]:
         """Every secret this auth knows, to scrub from text it did not write."""
@@ -305,9 +285,8 @@ class OAuth2Auth(httpx.Auth):
         return f"OAuth2Auth(app={self.app!r}, store={self.store!r})"
 
 
-async def _in_time(step: Callable[[], Awaitable[T]]) -> T:
-    """``await step()``, or TimeoutError after STORE_TIMEOUT s (a store that hangs)."""
-    with anyio.move_on_after(STORE_TIMEOUT):
-        return await step()
-    raise TimeoutError(f"no answer within {STORE_TIMEOUT:g} s")
-
+def _late() -> TokenRefreshTimeout:
+    return TokenRefreshTimeout(
+        "the token refresh in progress did not finish within this request's timeout; "
+        "it goes on, and the next call uses its token (or tries again)"
+    )

@@ -16,6 +16,7 @@ import anyio.to_thread
 import filelock
 
 from .._files import read_private, write_private
+from .._json import NotJSON, loads
 from .._shield import to_the_end
 from ..errors import TokenStoreError
 from .token import Token
@@ -81,7 +82,7 @@ class FileTokenStore:
     Writes are atomic: a temporary file in the same directory is written, flushed and fsynced,
     then renamed over the old file (and the directory fsynced), so a crash at any instant
     leaves either the old or the new token, never a broken file; temporary files an
-    interrupted write left are removed by the next save. ``lock()`` holds ``<file>.lock``
+    interrupted write left are removed by this store's first save. ``lock()`` holds ``<file>.lock``
     beside it (``filelock``), so processes sharing the file refresh one at a time.
 
     Loading raises :class:`~legrand_async.TokenStoreError` (also a ValueError) when the path
@@ -94,6 +95,7 @@ class FileTokenStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._mode_warned = False
         self._lock_warned = False
+        self._cleaned = False  # leftovers of interrupted writes are removed by the first save
 
     async def load(self) -> Token | None:
         return await anyio.to_thread.run_sync(self.load_sync)
@@ -119,20 +121,20 @@ class FileTokenStore:
                 mode & 0o777,
             )
         try:
-            return Token.from_json(json.loads(content.decode("utf-8-sig")))  # BOM or not
-        except UnicodeDecodeError:
-            raise self._broken("not UTF-8 text") from None
-        except RecursionError:
-            raise self._broken("JSON nested too deeply") from None
-        except ValueError as exc:  # not JSON, or not a token (messages never quote the values)
-            reason = "not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            return Token.from_json(loads(content))  # BOM or not
+        except NotJSON as exc:
+            reason = "JSON nested too deeply" if exc.reason == "nested too deeply" else exc.reason
             raise self._broken(reason) from None
+        except ValueError as exc:  # not a token (messages never quote the values)
+            raise self._broken(str(exc)) from None
 
     def save_sync(self, token: Token) -> None:
         """:meth:`save` without an event loop."""
         if not isinstance(token, Token):
             raise TypeError("save() takes a Token")
-        write_private(self.path, json.dumps(token.to_json(), indent=2).encode())
+        data = json.dumps(token.to_json(), indent=2).encode()
+        write_private(self.path, data, clean=not self._cleaned)
+        self._cleaned = True
 
     @asynccontextmanager
     async def lock(self, max_wait: float) -> AsyncIterator[None]:

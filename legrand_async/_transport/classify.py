@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import attrs
 
+from .._json import loads
 from .headers import QUOTA_TEXT, parse_quota_reset, parse_retry_after
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "Kind",
     "classify",
     "parse_error_body",
-    "strict_json",
 ]
 
 #: Response extension holding the :class:`Classification`.
@@ -39,7 +39,6 @@ MAX_DEPTH: Final = 64
 _MESSAGE_KEYS: Final = ("message", "Message", "userMessage", "internalMessage", "error_description")
 _MAX_SCAN: Final = 64 * 1024  # how much of an error body is searched for the gateway's texts
 _MAX_ERROR: Final = 64 * 1024  # error bodies longer than this are kept as text, not parsed
-_MAX_DIGITS: Final = 4300  # CPython's default int_max_str_digits
 _MAX_ITEMS: Final = 16  # items of a list body, and errors of an item, searched for messages
 
 
@@ -88,29 +87,6 @@ def _too_deep(value: Any, limit: int) -> bool:
     return True
 
 
-def _int(digits: str) -> int:
-    if len(digits) > _MAX_DIGITS:  # whatever sys.set_int_max_str_digits says: int() is O(n²)
-        raise ValueError(f"an integer of more than {_MAX_DIGITS} digits")
-    return int(digits)
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-#: Strict JSON: no NaN or Infinity, no integer longer than :data:`_MAX_DIGITS` digits.
-_DECODER: Final = json.JSONDecoder(parse_int=_int, parse_constant=_not_json)
-
-
-def strict_json(content: bytes) -> Any:
-    """Parsed JSON; ValueError when it is not JSON (RFC 8259: invalid UTF-8, NaN...), or too
-    deep to parse. UTF-16 and UTF-32 (told by their first bytes) and a UTF-8 BOM are read."""
-    try:
-        return _DECODER.decode(content.decode(json.detect_encoding(content)))
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
 def parse_error_body(content: bytes) -> tuple[int | str | None, str | None, Any]:
     """``(code, message, body)`` from any error body format the cloud sends.
 
@@ -130,7 +106,7 @@ def _read_error(content: bytes) -> tuple[int | str | None, str | None, Any, list
     try:
         if len(content) > _MAX_ERROR:  # real ones are a few hundred bytes; parsing costs more
             raise ValueError("too long to parse")
-        body = strict_json(content)
+        body = loads(content)
         if _too_deep(body, MAX_DEPTH):
             raise ValueError("nested too deeply")
     except ValueError:
@@ -221,7 +197,7 @@ def classify(
         if not content or content.isspace():
             return Classification(status, Kind.OK)
         try:
-            return Classification(status, Kind.OK, body=strict_json(content))
+            return Classification(status, Kind.OK, body=loads(content))
         except ValueError:
             return Classification(status, Kind.MALFORMED)
     code, message, body, messages = _read_error(content)

@@ -14,6 +14,7 @@ import anyio.to_thread
 import filelock
 
 from .._files import read_private, write_private
+from .._json import NotJSON, loads
 from .day_count import MAX_STORED_SPENT, STORE_SKEW
 from .day_window import utc
 
@@ -117,6 +118,7 @@ class FileQuotaStore:
         self._guard = threading.Lock()  # one read or write of this object at a time
         self._tickets = itertools.count()  # writes in the order they were asked for
         self._done: dict[str, int] = {}  # writer -> the ticket of its latest write made
+        self._cleaned = False  # leftovers of interrupted writes are removed by the first write
 
     async def load(self) -> Stored | None:
         return await _in_thread(self._guarded, self._read)
@@ -175,8 +177,8 @@ class FileQuotaStore:
         except FileNotFoundError:
             return None
         try:
-            return _parse(json.loads(content))
-        except (ValueError, RecursionError):  # not JSON (or not UTF-8, or absurdly nested)
+            return _parse(loads(content))
+        except NotJSON:  # not JSON (or not UTF-8, or absurdly nested)
             return None
 
     def _merge(
@@ -210,7 +212,8 @@ class FileQuotaStore:
         record: dict[str, object] = {"day": day.isoformat(), "used": used}
         if exhausted_until is not None:
             record["exhausted_until"] = exhausted_until.isoformat()
-        write_private(self.path, json.dumps(record).encode())
+        write_private(self.path, json.dumps(record).encode(), clean=not self._cleaned)
+        self._cleaned = True
 
     def __repr__(self) -> str:
         return f"FileQuotaStore({str(self.path)!r})"

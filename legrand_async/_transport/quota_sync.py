@@ -7,15 +7,15 @@ limiter's lock, so other callers go on meanwhile; a write already under way is n
 its caller is cancelled (by anyio, trio or a plain ``task.cancel()``). Writes are absolute
 (the count, or this writer's calls for a :class:`SharedQuotaStore`), so one repeated after a
 failure or a cancellation counts once. A store that raises, does not answer within
-:data:`STORE_TIMEOUT` or gives back a record that is not one never fails a call: the failure is
-logged at WARNING once per streak and kept in :attr:`QuotaSync.error`, writes are tried every
+``STORE_TIMEOUT`` (:mod:`.._stores`) or gives back a record that is not one never fails a
+call: the failure is logged at WARNING once per streak and kept in :attr:`QuotaSync.error`
+(by :class:`.._stores.StoreHealth`, as ``OAuth2Auth`` does), writes are tried every
 :data:`FAILING_DELAY` seconds meanwhile, and the next one that succeeds catches up.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -25,16 +25,12 @@ from typing import Any
 import anyio
 
 from .._shield import to_the_end
+from .._stores import StoreHealth, in_time
 from .day_count import DayCount
 from .quota_store import QuotaStore, SharedQuotaStore, Stored
 
-__all__ = ["FAILING_DELAY", "MAX_STORED_CALLS", "STORE_TIMEOUT", "QuotaSync"]
+__all__ = ["FAILING_DELAY", "MAX_STORED_CALLS", "QuotaSync"]
 
-log = logging.getLogger("legrand_async")
-
-#: Seconds a load or a write waits for a store that does not answer before giving up (real
-#: time; the count stays in memory, and the failure is logged like any other).
-STORE_TIMEOUT = 10.0
 #: Seconds between two writes while the store fails (or ``flush_delay`` if longer).
 FAILING_DELAY = 30.0
 #: The most calls a store's record may count in one day: a thousand times any subscription's
@@ -85,8 +81,10 @@ class QuotaSync:
         self.store = store
         self.delay = delay
         self.loaded = False
-        #: The store's last failure, None once a write succeeds.
-        self.error: Exception | None = None
+        self._health = StoreHealth(
+            f"quota store {type(store).__name__}",
+            "the count lives on in memory and is saved again later",
+        )
         self._days = days
         self._now = now
         self._monotonic = monotonic
@@ -99,6 +97,11 @@ class QuotaSync:
         self._urgent = False
         self._load_failed = False
         self._writing = anyio.Lock()
+
+    @property
+    def error(self) -> Exception | None:
+        """The store's last failure, None once a write succeeds."""
+        return self._health.error
 
     def changed(self) -> None:
         """The count (or the "spent until") changed."""
@@ -163,11 +166,11 @@ class QuotaSync:
                 await self._write()
 
     async def _within_timeout(self, action: str, work: Callable[[], Awaitable[None]]) -> None:
-        with anyio.move_on_after(STORE_TIMEOUT) as scope:
-            await work()
-        if scope.cancelled_caught:
+        try:
+            await in_time(work)
+        except TimeoutError as exc:  # work() itself keeps every failure of the store
             self._load_failed = self._load_failed or action == "load"
-            self._failed(action, TimeoutError(f"no answer in {STORE_TIMEOUT:g} s"))
+            self._failed(action, exc)
 
     async def _write(self) -> None:
         if not self.loaded or self._load_failed:  # a stored count is not overwritten unread
@@ -196,18 +199,7 @@ class QuotaSync:
         except Exception as exc:  # a store failure never fails a call
             self._failed("save", exc)
             return
-        if self.error is not None:
-            log.info("quota store %s works again", type(self.store).__name__)
-            self.error = None
+        self._health.works()
 
     def _failed(self, action: str, exc: Exception) -> None:
-        if self.error is None:
-            log.warning(
-                "quota store %s: %s failed (%s: %s); the count lives on in memory and is "
-                "saved again later",
-                type(self.store).__name__,
-                action,
-                type(exc).__name__,
-                exc,
-            )
-        self.error = exc
+        self._health.failed(action, exc)
