@@ -8,7 +8,6 @@ would for real, the timings asserted below are exact, and no test waits for real
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import json
@@ -1403,15 +1402,3 @@ async def test_the_limiter_raises_the_servers_quota_answer_only_for_the_mark_it_
     with pytest.raises(ServerQuotaExhausted) as info:
         await limit.acquire()
     assert (info.value.status_code, info.value.body, info.value.resets_at) == (403, None, later)
-
-
-@pytest.mark.asyncio
-async def test_an_uncontended_acquire_takes_no_trip_round_the_event_loop() -> None:
-    """The success path's cost: a free limiter is taken without yielding (one loop iteration
-    cost more than the rest of an acquire); waiting for it still goes first come first served."""
-    rate = RateLimit(per_day=500, clock=FakeClock(NOON))
-    ran: list[int] = []
-    asyncio.get_running_loop().call_soon(ran.append, 1)
-    await rate.acquire()
-    assert ran == []
-    assert rate.snapshot().used_today == 1

@@ -121,9 +121,7 @@ class RateLimit:
         self.store = store
         self.flush_delay = flush_delay
         self.clock: Clock | None = clock
-        # FIFO among waiters; a free lock is taken without a trip round the event loop (which
-        # cost more than the rest of an acquire): the call checkpoints on the wire anyway.
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._lock = anyio.Lock()
         self._slots = anyio.CapacityLimiter(max_concurrency) if max_concurrency else None
         self._starts: deque[float] = deque()
         self._days = DayCount(day_resets_at)
