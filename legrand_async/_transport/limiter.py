@@ -73,8 +73,9 @@ class RateLimit:
       403 "Out of call volume quota" marks the day spent until "replenished in hh:mm:ss",
       and every acquire then raises that answer's :class:`ServerQuotaExhausted` (attempts 0);
     - ``store`` keeps today's count (and a 403's "spent until") across restarts, written behind
-      by the first call ``flush_delay`` seconds after the last write, by the next call after a
-      403 or 429 (even one refused), and by :meth:`flush` (which a client's ``aclose`` calls).
+      by the first call ``flush_delay`` seconds after the last write, at once after a 403 or
+      429 (and, if that write failed, by the next call, even one refused), and by :meth:`flush`
+      (which a client's ``aclose`` calls).
       A store that fails never fails a call: the count lives on in memory, the failure is
       logged and kept in :attr:`store_error`.
 
