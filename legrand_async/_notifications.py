@@ -1,8 +1,8 @@
 """What a C2C delivery holds: thermostat events, other events, the validation code.
 
-The receiver acknowledges with the cheap half (:func:`event_items`, :func:`is_validation`,
-:func:`is_thermostat`) and reads events into models with the other half (:func:`read_event`)
-only when the consumer takes them.
+The receiver acknowledges with the cheap half (``_ack.py`` reads each event's kind and id with
+the rules here: :data:`EVENT_KEYS`, :func:`is_validation_type`) and reads events into models with
+the other half (:func:`event_items`, :func:`read_event`) only when the consumer takes them.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from .errors import ResponseValidationError
 from .models.smarther import ChronothermostatStatus
 
 __all__ = [
+    "EVENT_KEYS",
     "OtherEvent",
     "ThermostatEvent",
     "WebhookEvent",
     "event_items",
-    "is_thermostat",
     "is_validation",
+    "is_validation_type",
     "load",
+    "loads_data",
     "other_event",
     "parse_notification",
     "read_event",
@@ -35,7 +37,7 @@ __all__ = [
 VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
 #: An object is an Event Grid (or CloudEvents) event when it has one of these keys; the last one
 #: is the envelope-less shape some clients expect (``{"chronothermostats": [...]}``).
-_EVENT_KEYS = frozenset({"id", "eventType", "type", "data", "chronothermostats"})
+EVENT_KEYS = frozenset({"id", "eventType", "type", "data", "chronothermostats"})
 
 
 @attrs.frozen
@@ -109,7 +111,7 @@ def event_items(data: Any) -> list[dict[str, Any]]:
     """
     items = data if type(data) is list else [data]
     for i, item in enumerate(items):
-        if type(item) is not dict or _EVENT_KEYS.isdisjoint(item):
+        if type(item) is not dict or EVENT_KEYS.isdisjoint(item):
             where = f"$[{i}]" if type(data) is list else "$"
             raise _invalid(where, "not an Event Grid event object")
     return items
@@ -121,12 +123,15 @@ def _event_type(item: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def is_validation_type(kind: str) -> bool:
+    """Whether ``kind`` (an ``eventType``) is Event Grid's subscription validation event."""
+    return len(kind) == len(VALIDATION_EVENT) and kind.lower() == VALIDATION_EVENT
+
+
 def is_validation(item: dict[str, Any]) -> bool:
     """Whether ``item`` is Event Grid's subscription validation event."""
     kind = _event_type(item)
-    return (
-        kind is not None and len(kind) == len(VALIDATION_EVENT) and kind.lower() == VALIDATION_EVENT
-    )
+    return kind is not None and is_validation_type(kind)
 
 
 def _code(item: dict[str, Any]) -> str | None:
@@ -144,16 +149,9 @@ def validation_code(body: bytes | str | Any) -> str | None:
     return None
 
 
-def is_thermostat(item: dict[str, Any]) -> bool:
-    """Whether ``item`` carries thermostat statuses (``chronothermostats``), without reading them
-    (``data`` sent as JSON text is decoded for that)."""
-    payload = item.get("data", item)
-    if type(payload) is str:
-        try:
-            payload = _text(payload, "$")
-        except ResponseValidationError:
-            return False  # read_event names the problem
-    return type(payload) is dict and "chronothermostats" in payload
+def loads_data(text: str) -> Any:
+    """The JSON value of an event's ``data`` sent as JSON text (ResponseValidationError if not)."""
+    return _text(text, "$")
 
 
 def _plant_id(item: dict[str, Any]) -> str | None:

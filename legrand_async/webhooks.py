@@ -19,18 +19,18 @@ object of events; it reads the events into models only when the consumer takes t
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncGenerator, MutableMapping
 from typing import Any
 
 import anyio
 
 from . import _checks
+from ._ack import AckReader, code_of
 from ._clock import Clock
 from ._converters import warm
 from ._deadline import Deadlines
@@ -39,14 +39,13 @@ from ._notifications import (
     ThermostatEvent,
     WebhookEvent,
     event_items,
-    is_thermostat,
-    is_validation,
     load,
     other_event,
     parse_notification,
     read_event,
     validation_code,
 )
+from ._webhook_queue import EventQueue, Window
 from .errors import ResponseValidationError
 from .models.smarther import ChronothermostatStatus
 
@@ -76,8 +75,6 @@ _ALLOW = (b"allow", b"POST, OPTIONS")
 _GONE = 0  # the client went away before its body was complete: refused without an answer
 #: An origin echoed in the CloudEvents handshake's answer (a host name); any other gets "*".
 _ORIGIN = re.compile(rb"[A-Za-z0-9.:-]{1,253}")
-#: Longer event ids are remembered by a digest, so a flood of huge ids costs no more memory.
-_LONGEST_ID = 128
 #: The most digits (leading zeros aside) a Content-Length is converted with; more is too large.
 _LENGTH_DIGITS = 18
 
@@ -85,35 +82,6 @@ _LENGTH_DIGITS = 18
 def _validation_answer(code: str) -> bytes:
     """The handshake's answer: the code under both names the sources give."""
     return json.dumps({"validationResponse": code, "validationCode": code}).encode()
-
-
-class _Window:
-    """The event ids seen in the last ``seconds``, at most ``size`` of them (oldest go first)."""
-
-    __slots__ = ("_seen", "seconds", "size")
-
-    def __init__(self, size: int, seconds: float) -> None:
-        self.size = size
-        self.seconds = seconds
-        self._seen: OrderedDict[str | bytes, float] = OrderedDict()  # id (or digest): when seen
-
-    def seen(self, event_id: str, now: float) -> bool:
-        """Whether ``event_id`` is in the window; it is added if not."""
-        seen = self._seen
-        horizon = now - self.seconds
-        while seen and next(iter(seen.values())) < horizon:
-            seen.popitem(last=False)
-        key: str | bytes = event_id
-        if len(event_id) > _LONGEST_ID:
-            key = hashlib.blake2b(
-                event_id.encode("utf-8", "surrogatepass"), digest_size=16
-            ).digest()
-        if key in seen:
-            return True
-        seen[key] = now
-        if len(seen) > self.size:
-            seen.popitem(last=False)
-        return False
 
 
 def _check_secret(secret: object) -> bytes:
@@ -164,28 +132,23 @@ class WebhookReceiver:
         self._deadlines = Deadlines(
             float(_checks.positive("read_timeout", read_timeout, unit=" seconds"))
         )
-        self._dedup = _Window(
+        dedup = Window(
             _checks.count("dedup_size", dedup_size),
             float(_checks.non_negative("dedup_seconds", dedup_seconds, unit=" seconds")),
         )
-        self.queue_size = _checks.count("queue_size", queue_size)
-        self.queue_bytes = _checks.count("queue_bytes", queue_bytes, minimum=self.max_body)
-        # (body, index of the event in it): bytes are smaller than parsed JSON and not tracked by
-        # the garbage collector; the consumer parses them again when it takes them. The events of
-        # one body are side by side, and its bytes count from its first to its last event.
-        self._queue: deque[tuple[bytes, int]] = deque()
-        self._queued_bytes = 0
+        self._queue = EventQueue(
+            _checks.count("queue_size", queue_size),
+            _checks.count("queue_bytes", queue_bytes, minimum=self.max_body),
+            dedup,
+            clock.monotonic if clock is not None else time.monotonic,
+        )
         self._parsed: tuple[bytes, list[dict[str, Any]]] = (b"", [])  # the consumer's last body
         self._pending: deque[WebhookEvent] = deque()
+        self._reader = AckReader()
         warm(ChronothermostatStatus)  # the first event taken must not wait for code generation
-        self._monotonic = clock.monotonic if clock is not None else time.monotonic
-        self._arrived = anyio.Event()
+        self._wakeup: anyio.Event | None = None  # what waiting consumers wait on
         self._buffered = 0
-        self.received = 0
-        self.other = 0
         self.invalid = 0
-        self.duplicates = 0
-        self.dropped = 0
         self.rejected = 0
 
     @property
@@ -196,7 +159,17 @@ class WebhookReceiver:
     @property
     def dedup_seconds(self) -> float:
         """How long an event id is remembered to drop its duplicates."""
-        return self._dedup.seconds
+        return self._queue.dedup.seconds
+
+    @property
+    def queue_size(self) -> int:
+        """The most events waiting for the consumer."""
+        return self._queue.size
+
+    @property
+    def queue_bytes(self) -> int:
+        """The most bytes of bodies the waiting events may be in."""
+        return self._queue.max_bytes
 
     @property
     def queued(self) -> int:
@@ -206,7 +179,27 @@ class WebhookReceiver:
     @property
     def queued_bytes(self) -> int:
         """Bytes of the bodies the queued events are in (at most ``queue_bytes``)."""
-        return self._queued_bytes
+        return self._queue.bytes
+
+    @property
+    def received(self) -> int:
+        """Events queued for the consumer (duplicates aside), since the start."""
+        return self._queue.counts()[0]
+
+    @property
+    def other(self) -> int:
+        """Of those, events that are not thermostat notifications (:class:`OtherEvent`)."""
+        return self._queue.counts()[1]
+
+    @property
+    def duplicates(self) -> int:
+        """Events not queued because their id was seen within ``dedup_seconds``."""
+        return self._queue.counts()[2]
+
+    @property
+    def dropped(self) -> int:
+        """Queued events dropped, oldest first, to stay within the queue's bounds."""
+        return self._queue.counts()[3]
 
     @property
     def buffered(self) -> int:
@@ -226,14 +219,16 @@ class WebhookReceiver:
         """
         pending = self._pending  # read from a body, not yet taken: kept for the next consumer
         while True:
-            while pending or self._queue:
-                if pending:
-                    yield pending.popleft()
-                else:
-                    pending.extend(self._read(*self._take()))
-            if self._arrived.is_set():  # only consumers renew it: an ack costs one set()
-                self._arrived = anyio.Event()
-            await self._arrived.wait()
+            if pending:
+                yield pending.popleft()
+                continue
+            event = self._queue.take()
+            if event is not None:
+                pending.extend(self._read(*event))
+                continue
+            if self._wakeup is None:  # an ack costs one attribute read unless one waits
+                self._wakeup = anyio.Event()
+            await self._wakeup.wait()
 
     def _read(self, body: bytes, index: int) -> list[WebhookEvent]:
         if self._parsed[0] is not body:
@@ -244,40 +239,6 @@ class WebhookReceiver:
         except ResponseValidationError as exc:
             self.invalid += 1
             return [other_event(item, problem="; ".join(exc.errors))]
-
-    def _take(self) -> tuple[bytes, int]:
-        queue = self._queue
-        body, index = queue.popleft()
-        if not queue or queue[0][0] is not body:  # the last event of its body
-            self._queued_bytes -= len(body)
-        return body, index
-
-    def _accept(self, body: bytes, items: list[dict[str, Any]]) -> str | None:
-        """Queue the events of a delivery (the oldest go past the bounds); the validation code
-        when it has one."""
-        now = self._monotonic()
-        queue = self._queue
-        counted = bool(queue) and queue[-1][0] is body  # a body's bytes count once
-        code = None
-        for index, item in enumerate(items):
-            if is_validation(item):
-                code = code or validation_code(item)
-                continue
-            event_id = item.get("id")
-            if type(event_id) is str and self._dedup.seen(event_id, now):
-                self.duplicates += 1
-                continue
-            if not is_thermostat(item):
-                self.other += 1
-            queue.append((body, index))
-            self.received += 1
-        if not counted and queue and queue[-1][0] is body:
-            self._queued_bytes += len(body)
-        while len(queue) > self.queue_size or self._queued_bytes > self.queue_bytes:
-            self._take()
-            self.dropped += 1
-        self._arrived.set()
-        return code
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -303,11 +264,15 @@ class WebhookReceiver:
             body = 413
         if isinstance(body, int):
             return await self._refuse(send, body)
-        try:
-            items = event_items(load(body))
-        except ResponseValidationError:
+        found = self._reader.read(body)
+        if found is None:
             return await self._refuse(send, 400)
-        code = self._accept(body, items)
+        self._queue.arrive(body, found)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
+        code = code_of(found)
         if code is None:
             answer, headers = _OK, [_JSON, _OK_LENGTH]
         else:
