@@ -14,14 +14,11 @@ import httpx
 from ._auth import StaticToken
 from ._clock import Clock, SystemClock
 from ._converters import unstructure
-from ._endpoints.door_entry import DoorEntryAPI
-from ._endpoints.home_control import HomeControlAPI
-from ._endpoints.multisocket import MultisocketAPI
+from ._endpoints import Families
 from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
 from ._responses import error_from_exception, error_from_response, result_from_response
 from ._routing import Route
 from ._secrets import refuse_unsafe_characters
-from ._smarther import Smarther
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.classify import EXPECTS_JSON
 from ._transport.client import ClientTransport
@@ -50,7 +47,7 @@ class _Default:
 DEFAULT: Final = _Default()
 
 
-class LegrandClient:
+class LegrandClient(Families):
     """An asyncio client for the Legrand / BTicino developer cloud.
 
     ``subscription_key`` is the portal's Primary Key (sent as ``Ocp-Apim-Subscription-Key``).
@@ -63,7 +60,8 @@ class LegrandClient:
     ``RateLimit`` to share a budget, or None for no local limit. ``timeout`` bounds each attempt
     as a whole (connect, headers and body; an ``httpx.Timeout`` by its longest phase), and
     ``max_body_size`` the decoded body (bytes; :class:`ResponseTooLarge` past it). ``clock``
-    and ``rng`` exist for tests.
+    and ``rng`` exist for tests. The API families are attributes (``client.smarther``,
+    ``client.home_control``...), one per entry of the route table's ``FAMILIES``.
     """
 
     def __init__(
@@ -131,10 +129,7 @@ class LegrandClient:
                 "User-Agent": f"legrand-async/{__version__} httpx/{httpx.__version__}",
             },
         )
-        self.smarther = Smarther(self._call)
-        self.home_control = HomeControlAPI(self._call)
-        self.multisocket = MultisocketAPI(self._call)
-        self.door_entry = DoorEntryAPI(self._call)
+        self._bind_families(self._call)
 
     async def _call(self, route: Route, args: tuple[object, ...], body: object) -> Any:
         """Send ``route`` with path ``args`` and ``body``; the structured result or an error."""

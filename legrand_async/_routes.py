@@ -36,30 +36,21 @@ from .models.smarther import (
 __all__ = ["FAMILIES", "ROUTES", "route"]
 
 FAMILIES: dict[str, Family] = {
-    "smarther": Family(
-        attribute="smarther",
-        class_name="SmartherAPI",
-        models="legrand_async.models.smarther",
-        doc="Smarther v2.0 (BTicino X8000 chronothermostat), ``/smarther/v2.0``.",
-    ),
-    "home_control": Family(
-        attribute="home_control",
-        class_name="HomeControlAPI",
-        models="legrand_async.models.home_control",
-        doc="Home + Control (legacy: Legrand announced its retirement), ``/hc/api/v1.0``.",
-    ),
-    "multisocket": Family(
-        attribute="multisocket",
-        class_name="MultisocketAPI",
-        models="legrand_async.models.multisocket",
-        doc="Multisocket: sockets addressed by id, name or type, ``/multioutlet``.",
-    ),
-    "door_entry": Family(
-        attribute="door_entry",
-        class_name="DoorEntryAPI",
-        models="legrand_async.models.door_entry",
-        doc="Video door entry (Classe 100X16E, Easy Kit Connected), ``/vdeproducts/v1.0``.",
-    ),
+    family.name: family
+    for family in (
+        Family("smarther", "Smarther v2.0 (BTicino X8000 chronothermostat), ``/smarther/v2.0``."),
+        Family(
+            "home_control",
+            "Home + Control (legacy: Legrand announced its retirement), ``/hc/api/v1.0``.",
+        ),
+        Family(
+            "multisocket", "Multisocket: sockets addressed by id, name or type, ``/multioutlet``."
+        ),
+        Family(
+            "door_entry",
+            "Video door entry (Classe 100X16E, Easy Kit Connected), ``/vdeproducts/v1.0``.",
+        ),
+    )
 }
 
 

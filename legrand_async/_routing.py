@@ -81,12 +81,31 @@ class PathParam:
 
 @attrs.frozen
 class Family:
-    """An API family: one generated class, reached as ``client.<attribute>``."""
+    """An API family: one generated class, reached as ``client.<name>``.
 
-    attribute: str
-    class_name: str
-    models: str
+    Everything else follows from ``name``: the models (``legrand_async/models/<name>.py``), the
+    generated module (``_endpoints/<name>.py``), its class (``SmartherAPI`` for ``smarther``) and
+    the optional hand-written base with the family's composite operations
+    (``_endpoints/<name>_extra.py``, see ``scripts/generate_endpoints.py``).
+    """
+
+    name: str
     doc: str
+
+    @property
+    def attribute(self) -> str:
+        """The client's attribute: ``client.<name>``."""
+        return self.name
+
+    @property
+    def class_name(self) -> str:
+        """The generated class: ``HomeControlAPI`` for ``home_control``."""
+        return "".join(part.capitalize() for part in self.name.split("_")) + "API"
+
+    @property
+    def models(self) -> str:
+        """The module of the family's models."""
+        return f"legrand_async.models.{self.name}"
 
 
 @attrs.frozen(cache_hash=True)
