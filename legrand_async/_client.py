@@ -146,7 +146,7 @@ class LegrandClient(Families):
             url,
             content=content,
             headers=headers,
-            extensions={IDEMPOTENT: route.idempotent, EXPECTS_JSON: route.response is not None},
+            extensions={IDEMPOTENT: route.idempotent, EXPECTS_JSON: route.extract is not None},
         )
         try:
             response = await self._http.send(request)

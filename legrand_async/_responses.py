@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from ._converters import structure
 from ._routing import Route
 from ._secrets import request_secrets, scrub, scrub_json, server_text
 from ._transport.classify import CLASSIFICATION, Classification, Kind
@@ -96,19 +95,6 @@ def error_from_response(response: httpx.Response, *, attempts: int) -> LegrandEr
     return error_class(status)(message, **details)
 
 
-def _unwrap(data: Any, path: tuple[str | int, ...]) -> Any:
-    where = "$"
-    for step in path:
-        where += f"[{step}]" if isinstance(step, int) else f".{step}"
-        try:
-            data = data[step]
-        except (KeyError, IndexError, TypeError):
-            raise ResponseValidationError(
-                "the response does not fit the model", errors=[f"required value missing @ {where}"]
-            ) from None
-    return data
-
-
 def _scrubbed(exc: ResponseValidationError, secrets: list[str]) -> ResponseValidationError:
     """``exc`` without the request's secrets the body echoed (in its paths or its cause)."""
     if not secrets:
@@ -137,8 +123,10 @@ def _texts(error: BaseException | None) -> Iterator[str]:
 
 
 def result_from_response(route: Route, response: httpx.Response) -> Any:
-    """The structured result of a 2xx response to ``route``."""
-    if route.response is None:
+    """The result of a 2xx response to ``route``: its extraction step (``route.extract``) of
+    the body the transport parsed, its errors carrying the status and no secret."""
+    extract = route.extract
+    if extract is None:
         return None
     status = response.status_code
     record = _classification(response)
@@ -150,23 +138,8 @@ def result_from_response(route: Route, response: httpx.Response) -> Any:
         )
     if record.kind is Kind.MALFORMED:
         raise ResponseValidationError("the response body is not JSON", status_code=status)
-    data = record.body
-    if status == 204 or data is None:
-        if route.empty is not None:
-            return route.empty()
-        raise ResponseValidationError("the response body is empty", status_code=status)
     try:
-        data = _unwrap(data, route.unwrap)
-        if data is None and route.empty is not None:
-            return route.empty()
-        result = structure(data, route.response)
-        if route.first:
-            if not result:
-                raise ResponseValidationError(
-                    "the response does not fit the model", errors=["empty list @ $"]
-                )
-            return result[0]
-        return result
+        return extract(None if status == 204 else record.body)
     except ResponseValidationError as exc:
         exc.status_code = status
         raise _scrubbed(exc, request_secrets(response.request))  # noqa: B904 - exc itself

@@ -99,11 +99,8 @@ def body_expression(route: Route) -> str:
 
 
 def returned(route: Route) -> str:
-    """What the coroutine returns: the response type, or its item type for ``first`` routes."""
-    if not route.first:
-        return annotation(route.response)
-    listed = getattr(route.response, "__supertype__", route.response)  # NewType of a list
-    return annotation(typing.get_args(listed)[0])
+    """What the coroutine returns: the type of the route's extraction step (None: nothing)."""
+    return annotation(route.extract.returns if route.extract is not None else None)
 
 
 def method(route: Route) -> list[str]:
@@ -128,7 +125,7 @@ def method(route: Route) -> list[str]:
         f"        ``{route.method} {route.path}`` (scopes: {scopes})",
         '        """',
     ]
-    if route.response is None:
+    if route.extract is None:
         lines.append(f"        {call}")
     else:
         lines += [

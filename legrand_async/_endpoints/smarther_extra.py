@@ -32,7 +32,7 @@ _UNSUBSCRIBE_LISTED = attrs.evolve(
     _UNSUBSCRIBE, params=(_UNSUBSCRIBE.params[0], PathParam("subscription_id", opaque_id))
 )
 #: The subscription list as sent, read item by item (see :func:`_listed`).
-_LIST_AS_SENT = attrs.evolve(route("smarther", "list_subscriptions"), response=list[Any])
+_LIST_AS_SENT = route("smarther", "list_subscriptions").reading(list[Any])
 
 
 def _listed(item: object) -> Subscription | None:
