@@ -20,7 +20,7 @@ from ._auth import (
 )
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
-from ._poller import Change, Discovery, Poller, StatusChange, ThermostatPoller
+from ._poller import Change, Discovery, Poller, PollOptions, StatusChange, ThermostatPoller
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
 from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
@@ -114,6 +114,7 @@ __all__ = [
     "OAuth2Auth",
     "OAuthApp",
     "Plant",
+    "PollOptions",
     "Poller",
     "Program",
     "Quota",

@@ -7,7 +7,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, Unpack
 
 import httpx
 
@@ -15,7 +15,7 @@ from ._auth import StaticToken
 from ._clock import Clock, SystemClock
 from ._converters import unstructure
 from ._endpoints import Families
-from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
+from ._poller import Poller, PollKeywords, PollOptions, T, ThermostatPoller, V, poll_options
 from ._responses import error_from_exception, error_from_response, result_from_response
 from ._routing import Route
 from ._secrets import refuse_unsafe_characters
@@ -166,10 +166,8 @@ class LegrandClient(Families):
         self,
         targets: Iterable[tuple[str, str]] | None = None,
         *,
-        interval: float | None = None,
-        reserve: float = 0.2,
-        concurrency: int | None = None,
-        discovery_interval: float = DISCOVERY_INTERVAL,
+        options: PollOptions | None = None,
+        **keywords: Unpack[PollKeywords],
     ) -> ThermostatPoller:
         """Poll Smarther thermostats; an async iterator of :class:`StatusChange`.
 
@@ -178,11 +176,13 @@ class LegrandClient(Families):
         plant list or topology is tried again on its own, see ``poller.discovery``). The first
         cycle yields every thermostat, later ones only those whose state changed (function, mode,
         setpoint, programs, activation time, load state, temperature, humidity, online).
-        ``interval`` (seconds between two reads of a thermostat) defaults to what the daily quota
-        allows: the calls left today but ``reserve`` of the day's quota, spread evenly over the
-        time to the reset, never faster than the per-second limit; an explicit ``interval`` is a
-        floor the budget stretches, so the reserve always holds. Errors are counted in
-        ``.errors`` and polling goes on; see :mod:`legrand_async._poller`. ::
+        The pace is ``options``, a :class:`PollOptions` (``interval``, ``reserve``,
+        ``concurrency``, ``discovery_interval``), whose fields may also be given as keywords:
+        by default reads go as the daily quota allows, the calls left today but ``reserve`` of
+        the day's quota spread evenly over the time to the reset, never faster than the
+        per-second limit; an explicit ``interval`` is a floor the budget stretches, so the
+        reserve always holds. Errors are counted in ``.errors`` and polling goes on; see
+        :mod:`legrand_async._poller`. ::
 
             async with client.poll_thermostats() as poller:
                 async for change in poller:
@@ -193,10 +193,7 @@ class LegrandClient(Families):
             targets,
             clock=self._clock,
             rate_limit=self.rate_limit,
-            interval=interval,
-            reserve=reserve,
-            concurrency=concurrency,
-            discovery_interval=discovery_interval,
+            options=poll_options(options, keywords),
             attempts=self._attempts,
         )
 
@@ -205,15 +202,14 @@ class LegrandClient(Families):
         fetch: Callable[[T], Awaitable[V]],
         targets: Iterable[T],
         *,
-        interval: float | None = None,
-        reserve: float = 0.2,
         key: Callable[[V], object] | None = None,
-        concurrency: int | None = None,
+        options: PollOptions | None = None,
+        **keywords: Unpack[PollKeywords],
     ) -> Poller[T, V]:
         """Poll ``fetch(target)`` for every target; an async iterator of :class:`Change`.
 
-        The same machinery as :meth:`poll_thermostats` for any status coroutine: values
-        compare with ``key(value)`` if given, else ``==``. ::
+        The same machinery (and :class:`PollOptions`) as :meth:`poll_thermostats` for any
+        status coroutine: values compare with ``key(value)`` if given, else ``==``. ::
 
             plants = [plant.id for plant in await client.home_control.list_plants()]
             async for change in client.poll(client.home_control.get_plant_status, plants):
@@ -224,10 +220,8 @@ class LegrandClient(Families):
             targets,
             clock=self._clock,
             rate_limit=self.rate_limit,
-            interval=interval,
-            reserve=reserve,
-            concurrency=concurrency,
             key=key,
+            options=poll_options(options, keywords),
             attempts=self._attempts,
         )
 
