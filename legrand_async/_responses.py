@@ -26,16 +26,33 @@ from .errors import (
 )
 
 __all__ = [
+    "classification",
     "error_from_exception",
     "error_from_response",
     "result_from_response",
+    "server_answer",
 ]
 
 
-def _classification(response: httpx.Response) -> Classification:
+def classification(response: httpx.Response) -> Classification:
     """The record the transport made of ``response`` (the stack classifies every answer)."""
     record: Classification = response.extensions[CLASSIFICATION]
     return record
+
+
+def server_answer(
+    response: httpx.Response, record: Classification, *, secrets: Iterable[str] = ()
+) -> tuple[str, int | str | None, Any, str | None]:
+    """``(message, code, body, request_id)`` of an error answer, fit for an exception: the
+    request's secrets and ``secrets`` scrubbed from all four (whatever the server wrote may echo
+    them), the message printable and bounded (the reason phrase, or ``HTTP <status>``, when the
+    body has none)."""
+    message = record.message or response.reason_phrase or f"HTTP {record.status}"
+    code, body, rid = record.code, record.body, request_id(response.headers)
+    hidden = [*request_secrets(response.request), *secrets]
+    if hidden:
+        message, code, body, rid = scrub_json([message, code, body, rid], hidden)
+    return server_text(message), code, body, rid
 
 
 def error_from_exception(
@@ -72,16 +89,11 @@ def _too_large(record: Classification) -> ResponseTooLarge:
 
 def error_from_response(response: httpx.Response, *, attempts: int) -> LegrandError:
     """The documented error for a non-2xx response that came through the transport stack."""
-    record = _classification(response)
+    record = classification(response)
     status = record.status
     if record.kind is Kind.TOO_LARGE:
         return _too_large(record)
-    message = record.message or response.reason_phrase or f"HTTP {status}"
-    code, body, rid = record.code, record.body, request_id(response.headers)
-    secrets = request_secrets(response.request)
-    if secrets:  # whatever the server wrote may echo them: its message, code, request id, body
-        message, code, body, rid = scrub_json([message, code, body, rid], secrets)
-    message = server_text(message)  # scrubbed above, with the rest
+    message, code, body, rid = server_answer(response, record)
     details: dict[str, Any] = {
         "status_code": status,
         "code": code,
@@ -129,7 +141,7 @@ def result_from_response(route: Route, response: httpx.Response) -> Any:
     if extract is None:
         return None
     status = response.status_code
-    record = _classification(response)
+    record = classification(response)
     if record.kind is Kind.TOO_LARGE:
         raise _too_large(record)
     if record.kind is Kind.UNDECODABLE:
