@@ -6,13 +6,13 @@ import functools
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from types import TracebackType
 from typing import Any, Final, Self, Unpack
 
 import httpx
 
 from ._auth import StaticToken
 from ._clock import Clock, SystemClock
+from ._closing import AsyncClosing
 from ._converters import unstructure
 from ._endpoints import Families
 from ._poller import Poller, PollKeywords, PollOptions, T, ThermostatPoller, V, poll_options
@@ -47,7 +47,7 @@ class _Default:
 DEFAULT: Final = _Default()
 
 
-class LegrandClient(Families):
+class LegrandClient(AsyncClosing, Families):
     """An asyncio client for the Legrand / BTicino developer cloud.
 
     ``subscription_key`` is the portal's Primary Key (sent as ``Ocp-Apim-Subscription-Key``).
@@ -238,14 +238,6 @@ class LegrandClient(Families):
         if self.rate_limit is not None:
             await self.rate_limit.load()  # so that client.quota shows a stored count at once
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<LegrandClient base_url={self._base_url!r}>"

@@ -7,13 +7,13 @@ import ipaddress
 import random
 import secrets
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 
 from .._clock import Clock, SystemClock
+from .._closing import AsyncClosing
 from .._responses import classification, error_from_exception, server_answer
 from .._secrets import refuse_unsafe_characters, scrub, server_text
 from .._transport.borrowed import Borrowed
@@ -50,7 +50,7 @@ DEFAULT_SCOPES: Final = (
 SECRETS_PAGE: Final = "https://mysettings.developer.legrand.com/Applications/Owned"
 
 
-class OAuthApp:
+class OAuthApp(AsyncClosing):
     """An application registered on the Legrand developer portal.
 
     ``authorization_url()`` starts the flow in a browser, ``exchange_code()`` turns the redirect
@@ -115,17 +115,6 @@ class OAuthApp:
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def authorization_url(self, state: str | None = None) -> tuple[str, str]:
         """The URL to open in a browser, and the ``state`` it carries (256 random bits if None)."""

@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from datetime import datetime
 from functools import partial
 from itertools import islice
-from types import TracebackType
 from typing import Final, Generic, Self, TypeVar
 
 import anyio.lowlevel
 
 from .. import _checks
 from .._clock import Clock
+from .._closing import AsyncClosing
 from .._transport.ratelimit import RateLimit
 from ..errors import LegrandError
 from ._options import PollOptions
@@ -45,7 +45,7 @@ C = TypeVar("C")
 _NONE: Final = object()
 
 
-class BasePoller(Generic[T, V, C]):
+class BasePoller(AsyncClosing, Generic[T, V, C]):
     """The machinery: the ring, the pacing, the batches, the change detection, the counters.
 
     A subclass that discovers its targets overrides the three ``_discovery`` hooks.
@@ -155,17 +155,6 @@ class BasePoller(Generic[T, V, C]):
         self._buffer.clear()
         self._values.clear()
         self._keys.clear()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return (
