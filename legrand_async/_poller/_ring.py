@@ -353,4 +353,3 @@ class BasePoller(AsyncClosing, Generic[T, V, C]):
             return
         seconds = (moment - self._clock.now()).total_seconds()
         await self._clock.sleep(max(1.0, seconds))
-
