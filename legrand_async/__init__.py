@@ -6,6 +6,12 @@
 
     async with LegrandClient(subscription_key="...", access_token="...") as client:
         plants = await client.smarther.list_plants()
+
+Where two API families have a model of the same name, the family is in the exported name:
+``SmartherPlant``, ``SmartherTopology``, ``HomeControlPlant``, ``HomeControlTopology``.
+``Plant`` and ``Topology`` are kept as aliases of ``SmartherPlant`` and ``SmartherTopology``
+(what earlier releases exported). Every model is also in ``legrand_async.models.<family>``
+under its own name.
 """
 
 from ._auth import (
@@ -20,7 +26,7 @@ from ._auth import (
 )
 from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
-from ._poller import Change, Discovery, Poller, StatusChange, ThermostatPoller
+from ._poller import Change, Discovery, Poller, PollOptions, StatusChange, ThermostatPoller
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
 from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
@@ -60,6 +66,8 @@ from .errors import (
 )
 from .models.door_entry import CallHomeTicket
 from .models.home_control import ModuleKind, ModuleStatus
+from .models.home_control import Plant as HomeControlPlant
+from .models.home_control import Topology as HomeControlTopology
 from .models.multisocket import SocketPlug
 from .models.smarther import (
     ChronothermostatStatus,
@@ -69,12 +77,16 @@ from .models.smarther import (
     Measures,
     Mode,
     Module,
-    Plant,
     Program,
     SetStatus,
     Subscription,
-    Topology,
 )
+from .models.smarther import Plant as SmartherPlant
+from .models.smarther import Topology as SmartherTopology
+
+#: Aliases kept from the releases before issue 14: the Smarther models of those names.
+Plant = SmartherPlant
+Topology = SmartherTopology
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -97,6 +109,8 @@ __all__ = [
     "FileTokenStore",
     "Forbidden",
     "Function",
+    "HomeControlPlant",
+    "HomeControlTopology",
     "InvalidTokenResponse",
     "LegrandClient",
     "LegrandError",
@@ -113,7 +127,7 @@ __all__ = [
     "NotFound",
     "OAuth2Auth",
     "OAuthApp",
-    "Plant",
+    "PollOptions",
     "Poller",
     "Program",
     "Quota",
@@ -131,6 +145,8 @@ __all__ = [
     "ServerQuotaExhausted",
     "SetStatus",
     "SharedQuotaStore",
+    "SmartherPlant",
+    "SmartherTopology",
     "SocketPlug",
     "StateMismatch",
     "StaticToken",
@@ -146,7 +162,6 @@ __all__ = [
     "TokenServerError",
     "TokenStore",
     "TokenStoreError",
-    "Topology",
     "TransportError",
     "Unauthorized",
     "WrongInput",

@@ -6,22 +6,19 @@ import functools
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, Unpack
 
 import httpx
 
 from ._auth import StaticToken
 from ._clock import Clock, SystemClock
+from ._closing import AsyncClosing
 from ._converters import unstructure
-from ._endpoints.door_entry import DoorEntryAPI
-from ._endpoints.home_control import HomeControlAPI
-from ._endpoints.multisocket import MultisocketAPI
-from ._poller import DISCOVERY_INTERVAL, Poller, T, ThermostatPoller, V
+from ._endpoints import Families
+from ._poller import Poller, PollKeywords, PollOptions, T, ThermostatPoller, V, poll_options
 from ._responses import error_from_exception, error_from_response, result_from_response
 from ._routing import Route
 from ._secrets import refuse_unsafe_characters
-from ._smarther import Smarther
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.classify import EXPECTS_JSON
 from ._transport.client import ClientTransport
@@ -50,7 +47,7 @@ class _Default:
 DEFAULT: Final = _Default()
 
 
-class LegrandClient:
+class LegrandClient(AsyncClosing, Families):
     """An asyncio client for the Legrand / BTicino developer cloud.
 
     ``subscription_key`` is the portal's Primary Key (sent as ``Ocp-Apim-Subscription-Key``).
@@ -63,7 +60,8 @@ class LegrandClient:
     ``RateLimit`` to share a budget, or None for no local limit. ``timeout`` bounds each attempt
     as a whole (connect, headers and body; an ``httpx.Timeout`` by its longest phase), and
     ``max_body_size`` the decoded body (bytes; :class:`ResponseTooLarge` past it). ``clock``
-    and ``rng`` exist for tests.
+    and ``rng`` exist for tests. The API families are attributes (``client.smarther``,
+    ``client.home_control``...), one per entry of the route table's ``FAMILIES``.
     """
 
     def __init__(
@@ -131,10 +129,7 @@ class LegrandClient:
                 "User-Agent": f"legrand-async/{__version__} httpx/{httpx.__version__}",
             },
         )
-        self.smarther = Smarther(self._call)
-        self.home_control = HomeControlAPI(self._call)
-        self.multisocket = MultisocketAPI(self._call)
-        self.door_entry = DoorEntryAPI(self._call)
+        self._bind_families(self._call)
 
     async def _call(self, route: Route, args: tuple[object, ...], body: object) -> Any:
         """Send ``route`` with path ``args`` and ``body``; the structured result or an error."""
@@ -151,7 +146,7 @@ class LegrandClient:
             url,
             content=content,
             headers=headers,
-            extensions={IDEMPOTENT: route.idempotent, EXPECTS_JSON: route.response is not None},
+            extensions={IDEMPOTENT: route.idempotent, EXPECTS_JSON: route.extract is not None},
         )
         try:
             response = await self._http.send(request)
@@ -171,10 +166,8 @@ class LegrandClient:
         self,
         targets: Iterable[tuple[str, str]] | None = None,
         *,
-        interval: float | None = None,
-        reserve: float = 0.2,
-        concurrency: int | None = None,
-        discovery_interval: float = DISCOVERY_INTERVAL,
+        options: PollOptions | None = None,
+        **keywords: Unpack[PollKeywords],
     ) -> ThermostatPoller:
         """Poll Smarther thermostats; an async iterator of :class:`StatusChange`.
 
@@ -183,11 +176,13 @@ class LegrandClient:
         plant list or topology is tried again on its own, see ``poller.discovery``). The first
         cycle yields every thermostat, later ones only those whose state changed (function, mode,
         setpoint, programs, activation time, load state, temperature, humidity, online).
-        ``interval`` (seconds between two reads of a thermostat) defaults to what the daily quota
-        allows: the calls left today but ``reserve`` of the day's quota, spread evenly over the
-        time to the reset, never faster than the per-second limit; an explicit ``interval`` is a
-        floor the budget stretches, so the reserve always holds. Errors are counted in
-        ``.errors`` and polling goes on; see :mod:`legrand_async._poller`. ::
+        The pace is ``options``, a :class:`PollOptions` (``interval``, ``reserve``,
+        ``concurrency``, ``discovery_interval``), whose fields may also be given as keywords:
+        by default reads go as the daily quota allows, the calls left today but ``reserve`` of
+        the day's quota spread evenly over the time to the reset, never faster than the
+        per-second limit; an explicit ``interval`` is a floor the budget stretches, so the
+        reserve always holds. Errors are counted in ``.errors`` and polling goes on; see
+        :mod:`legrand_async._poller`. ::
 
             async with client.poll_thermostats() as poller:
                 async for change in poller:
@@ -198,10 +193,7 @@ class LegrandClient:
             targets,
             clock=self._clock,
             rate_limit=self.rate_limit,
-            interval=interval,
-            reserve=reserve,
-            concurrency=concurrency,
-            discovery_interval=discovery_interval,
+            options=poll_options(options, keywords),
             attempts=self._attempts,
         )
 
@@ -210,15 +202,14 @@ class LegrandClient:
         fetch: Callable[[T], Awaitable[V]],
         targets: Iterable[T],
         *,
-        interval: float | None = None,
-        reserve: float = 0.2,
         key: Callable[[V], object] | None = None,
-        concurrency: int | None = None,
+        options: PollOptions | None = None,
+        **keywords: Unpack[PollKeywords],
     ) -> Poller[T, V]:
         """Poll ``fetch(target)`` for every target; an async iterator of :class:`Change`.
 
-        The same machinery as :meth:`poll_thermostats` for any status coroutine: values
-        compare with ``key(value)`` if given, else ``==``. ::
+        The same machinery (and :class:`PollOptions`) as :meth:`poll_thermostats` for any
+        status coroutine: values compare with ``key(value)`` if given, else ``==``. ::
 
             plants = [plant.id for plant in await client.home_control.list_plants()]
             async for change in client.poll(client.home_control.get_plant_status, plants):
@@ -229,10 +220,8 @@ class LegrandClient:
             targets,
             clock=self._clock,
             rate_limit=self.rate_limit,
-            interval=interval,
-            reserve=reserve,
-            concurrency=concurrency,
             key=key,
+            options=poll_options(options, keywords),
             attempts=self._attempts,
         )
 
@@ -249,14 +238,6 @@ class LegrandClient:
         if self.rate_limit is not None:
             await self.rate_limit.load()  # so that client.quota shows a stored count at once
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<LegrandClient base_url={self._base_url!r}>"

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from ._converters import structure
 from ._routing import Route
 from ._secrets import request_secrets, scrub, scrub_json, server_text
 from ._transport.classify import CLASSIFICATION, Classification, Kind
@@ -27,16 +26,33 @@ from .errors import (
 )
 
 __all__ = [
+    "classification",
     "error_from_exception",
     "error_from_response",
     "result_from_response",
+    "server_answer",
 ]
 
 
-def _classification(response: httpx.Response) -> Classification:
+def classification(response: httpx.Response) -> Classification:
     """The record the transport made of ``response`` (the stack classifies every answer)."""
     record: Classification = response.extensions[CLASSIFICATION]
     return record
+
+
+def server_answer(
+    response: httpx.Response, record: Classification, *, secrets: Iterable[str] = ()
+) -> tuple[str, int | str | None, Any, str | None]:
+    """``(message, code, body, request_id)`` of an error answer, fit for an exception: the
+    request's secrets and ``secrets`` scrubbed from all four (whatever the server wrote may echo
+    them), the message printable and bounded (the reason phrase, or ``HTTP <status>``, when the
+    body has none)."""
+    message = record.message or response.reason_phrase or f"HTTP {record.status}"
+    code, body, rid = record.code, record.body, request_id(response.headers)
+    hidden = [*request_secrets(response.request), *secrets]
+    if hidden:
+        message, code, body, rid = scrub_json([message, code, body, rid], hidden)
+    return server_text(message), code, body, rid
 
 
 def error_from_exception(
@@ -73,16 +89,11 @@ def _too_large(record: Classification) -> ResponseTooLarge:
 
 def error_from_response(response: httpx.Response, *, attempts: int) -> LegrandError:
     """The documented error for a non-2xx response that came through the transport stack."""
-    record = _classification(response)
+    record = classification(response)
     status = record.status
     if record.kind is Kind.TOO_LARGE:
         return _too_large(record)
-    message = record.message or response.reason_phrase or f"HTTP {status}"
-    code, body, rid = record.code, record.body, request_id(response.headers)
-    secrets = request_secrets(response.request)
-    if secrets:  # whatever the server wrote may echo them: its message, code, request id, body
-        message, code, body, rid = scrub_json([message, code, body, rid], secrets)
-    message = server_text(message)  # scrubbed above, with the rest
+    message, code, body, rid = server_answer(response, record)
     details: dict[str, Any] = {
         "status_code": status,
         "code": code,
@@ -94,19 +105,6 @@ def error_from_response(response: httpx.Response, *, attempts: int) -> LegrandEr
     if record.kind is Kind.QUOTA:
         return ServerQuotaExhausted(message, resets_at=record.quota_until, **details)
     return error_class(status)(message, **details)
-
-
-def _unwrap(data: Any, path: tuple[str | int, ...]) -> Any:
-    where = "$"
-    for step in path:
-        where += f"[{step}]" if isinstance(step, int) else f".{step}"
-        try:
-            data = data[step]
-        except (KeyError, IndexError, TypeError):
-            raise ResponseValidationError(
-                "the response does not fit the model", errors=[f"required value missing @ {where}"]
-            ) from None
-    return data
 
 
 def _scrubbed(exc: ResponseValidationError, secrets: list[str]) -> ResponseValidationError:
@@ -137,11 +135,13 @@ def _texts(error: BaseException | None) -> Iterator[str]:
 
 
 def result_from_response(route: Route, response: httpx.Response) -> Any:
-    """The structured result of a 2xx response to ``route``."""
-    if route.response is None:
+    """The result of a 2xx response to ``route``: its extraction step (``route.extract``) of
+    the body the transport parsed, its errors carrying the status and no secret."""
+    extract = route.extract
+    if extract is None:
         return None
     status = response.status_code
-    record = _classification(response)
+    record = classification(response)
     if record.kind is Kind.TOO_LARGE:
         raise _too_large(record)
     if record.kind is Kind.UNDECODABLE:
@@ -150,23 +150,8 @@ def result_from_response(route: Route, response: httpx.Response) -> Any:
         )
     if record.kind is Kind.MALFORMED:
         raise ResponseValidationError("the response body is not JSON", status_code=status)
-    data = record.body
-    if status == 204 or data is None:
-        if route.empty is not None:
-            return route.empty()
-        raise ResponseValidationError("the response body is empty", status_code=status)
     try:
-        data = _unwrap(data, route.unwrap)
-        if data is None and route.empty is not None:
-            return route.empty()
-        result = structure(data, route.response)
-        if route.first:
-            if not result:
-                raise ResponseValidationError(
-                    "the response does not fit the model", errors=["empty list @ $"]
-                )
-            return result[0]
-        return result
+        return extract(None if status == 204 else record.body)
     except ResponseValidationError as exc:
         exc.status_code = status
         raise _scrubbed(exc, request_secrets(response.request))  # noqa: B904 - exc itself

@@ -7,6 +7,7 @@ Adding an endpoint means adding one entry here (and its models), then ``nox -s g
 
 from __future__ import annotations
 
+from ._extract import Extract, FirstItem
 from ._routing import Family, PathParam, Route, one_of, opaque_id
 from .models.door_entry import CallHomeTicket
 from .models.home_control import (
@@ -36,30 +37,21 @@ from .models.smarther import (
 __all__ = ["FAMILIES", "ROUTES", "route"]
 
 FAMILIES: dict[str, Family] = {
-    "smarther": Family(
-        attribute="smarther",
-        class_name="SmartherAPI",
-        models="legrand_async.models.smarther",
-        doc="Smarther v2.0 (BTicino X8000 chronothermostat), ``/smarther/v2.0``.",
-    ),
-    "home_control": Family(
-        attribute="home_control",
-        class_name="HomeControlAPI",
-        models="legrand_async.models.home_control",
-        doc="Home + Control (legacy: Legrand announced its retirement), ``/hc/api/v1.0``.",
-    ),
-    "multisocket": Family(
-        attribute="multisocket",
-        class_name="MultisocketAPI",
-        models="legrand_async.models.multisocket",
-        doc="Multisocket: sockets addressed by id, name or type, ``/multioutlet``.",
-    ),
-    "door_entry": Family(
-        attribute="door_entry",
-        class_name="DoorEntryAPI",
-        models="legrand_async.models.door_entry",
-        doc="Video door entry (Classe 100X16E, Easy Kit Connected), ``/vdeproducts/v1.0``.",
-    ),
+    family.name: family
+    for family in (
+        Family("smarther", "Smarther v2.0 (BTicino X8000 chronothermostat), ``/smarther/v2.0``."),
+        Family(
+            "home_control",
+            "Home + Control (legacy: Legrand announced its retirement), ``/hc/api/v1.0``.",
+        ),
+        Family(
+            "multisocket", "Multisocket: sockets addressed by id, name or type, ``/multioutlet``."
+        ),
+        Family(
+            "door_entry",
+            "Video door entry (Classe 100X16E, Easy Kit Connected), ``/vdeproducts/v1.0``.",
+        ),
+    )
 }
 
 
@@ -112,9 +104,7 @@ ROUTES: tuple[Route, ...] = (
         path=_SM + "/plants",
         summary="The plants the user gave access to (an empty list when there are none).",
         idempotent=True,
-        response=list[Plant],
-        unwrap=("plants",),
-        empty=list,
+        extract=Extract(list[Plant], at=("plants",), empty=list),
         scopes=("comfort.read",),
     ),
     Route(
@@ -125,8 +115,7 @@ ROUTES: tuple[Route, ...] = (
         summary="A plant and its modules.",
         idempotent=True,
         params=(_PLANT,),
-        response=Topology,
-        unwrap=("plant",),
+        extract=Extract(Topology, at=("plant",)),
         scopes=("comfort.read",),
     ),
     Route(
@@ -137,8 +126,7 @@ ROUTES: tuple[Route, ...] = (
         summary="The status of a chronothermostat, with its latest temperature and humidity.",
         idempotent=True,
         params=(_PLANT, _MODULE),
-        response=ChronothermostatStatus,
-        unwrap=("chronothermostats", 0),
+        extract=Extract(ChronothermostatStatus, at=("chronothermostats", 0)),
         scopes=("comfort.read",),
     ),
     Route(
@@ -161,7 +149,7 @@ ROUTES: tuple[Route, ...] = (
         summary="The temperature and humidity measures of a chronothermostat.",
         idempotent=True,
         params=(_PLANT, _MODULE),
-        response=Measures,
+        extract=Extract(Measures),
         scopes=("comfort.read",),
     ),
     Route(
@@ -172,8 +160,7 @@ ROUTES: tuple[Route, ...] = (
         summary="The weekly programs of a chronothermostat.",
         idempotent=True,
         params=(_PLANT, _MODULE),
-        response=list[Program],
-        unwrap=("chronothermostats", 0, "programs"),
+        extract=Extract(list[Program], at=("chronothermostats", 0, "programs")),
         scopes=("comfort.read",),
     ),
     Route(
@@ -183,8 +170,7 @@ ROUTES: tuple[Route, ...] = (
         path=_SM + "/subscription",
         summary="The user's C2C webhook subscriptions (an empty list when there are none).",
         idempotent=True,
-        response=list[Subscription],
-        empty=list,
+        extract=Extract(list[Subscription], empty=list),
         scopes=("comfort.read",),
     ),
     Route(
@@ -196,8 +182,7 @@ ROUTES: tuple[Route, ...] = (
         idempotent=False,
         params=(_PLANT,),
         body=SubscriptionRequest,
-        response=str,
-        unwrap=("subscriptionId",),
+        extract=Extract(str, at=("subscriptionId",)),
         scopes=("comfort.read",),
     ),
     Route(
@@ -217,9 +202,7 @@ ROUTES: tuple[Route, ...] = (
         path=_HC + "/plants",
         summary="The Home + Control plants (gateways) of the user.",
         idempotent=True,
-        response=list[HCPlant],
-        unwrap=("plants",),
-        empty=list,
+        extract=Extract(list[HCPlant], at=("plants",), empty=list),
     ),
     Route(
         family="home_control",
@@ -229,8 +212,7 @@ ROUTES: tuple[Route, ...] = (
         summary="A plant's rooms (ambients) with their modules, and its plant-level modules.",
         idempotent=True,
         params=(_HC_PLANT,),
-        response=HCTopology,
-        unwrap=("plant",),
+        extract=Extract(HCTopology, at=("plant",)),
     ),
     Route(
         family="home_control",
@@ -240,8 +222,7 @@ ROUTES: tuple[Route, ...] = (
         summary="The status of every module of a plant, flat, each with its kind.",
         idempotent=True,
         params=(_HC_PLANT,),
-        response=ModuleStatuses,
-        unwrap=("modules",),
+        extract=Extract(ModuleStatuses, at=("modules",)),
     ),
     Route(
         family="home_control",
@@ -255,8 +236,7 @@ ROUTES: tuple[Route, ...] = (
             PathParam("kind", module_kind, "ModuleKind", quoted=False),
             _HC_MODULE,
         ),
-        response=ModuleStatuses,
-        first=True,
+        extract=FirstItem(ModuleStatuses),
         scopes=("plug.read",),
     ),
     Route(
@@ -314,9 +294,7 @@ ROUTES: tuple[Route, ...] = (
         summary="The scenes of a plant.",
         idempotent=True,
         params=(_HC_PLANT,),
-        response=list[Scene],
-        unwrap=("scenes",),
-        empty=list,
+        extract=Extract(list[Scene], at=("scenes",), empty=list),
     ),
     Route(
         family="home_control",
@@ -336,9 +314,7 @@ ROUTES: tuple[Route, ...] = (
         summary='The sockets whose ``by`` ("id", "name" or "type") equals ``value``.',
         idempotent=True,
         params=_SOCKET_PARAMS,
-        response=list[SocketPlug],
-        unwrap=("plugs",),
-        empty=list,
+        extract=Extract(list[SocketPlug], at=("plugs",), empty=list),
         scopes=("plug.read",),
     ),
     Route(
@@ -361,8 +337,7 @@ ROUTES: tuple[Route, ...] = (
         summary="The JWT tickets the Door Entry SDK needs to call home.",
         idempotent=True,
         params=(_PLANT, PathParam("device_id")),
-        response=list[CallHomeTicket],
-        unwrap=("audiovideounits",),
+        extract=Extract(list[CallHomeTicket], at=("audiovideounits",)),
         scopes=("audiovideoterminal.read",),
     ),
 )

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import attrs
 
+from ._extract import Extract
 from ._secrets import refuse_unsafe_characters
 
 __all__ = [
@@ -81,12 +82,31 @@ class PathParam:
 
 @attrs.frozen
 class Family:
-    """An API family: one generated class, reached as ``client.<attribute>``."""
+    """An API family: one generated class, reached as ``client.<name>``.
 
-    attribute: str
-    class_name: str
-    models: str
+    Everything else follows from ``name``: the models (``legrand_async/models/<name>.py``), the
+    generated module (``_endpoints/<name>.py``), its class (``SmartherAPI`` for ``smarther``) and
+    the optional hand-written base with the family's composite operations
+    (``_endpoints/<name>_extra.py``, see ``scripts/generate_endpoints.py``).
+    """
+
+    name: str
     doc: str
+
+    @property
+    def attribute(self) -> str:
+        """The client's attribute: ``client.<name>``."""
+        return self.name
+
+    @property
+    def class_name(self) -> str:
+        """The generated class: ``HomeControlAPI`` for ``home_control``."""
+        return "".join(part.capitalize() for part in self.name.split("_")) + "API"
+
+    @property
+    def models(self) -> str:
+        """The module of the family's models."""
+        return f"legrand_async.models.{self.name}"
 
 
 @attrs.frozen(cache_hash=True)
@@ -96,10 +116,8 @@ class Route:
     - ``params`` are the path parameters, in argument order;
     - ``body`` is the request body's attrs class: the caller passes it as ``body_arg`` when that is
       set, otherwise the body's fields without a default are the coroutine's arguments;
-    - ``response`` is the type the (unwrapped) JSON is structured into; None means no body is read;
-    - ``unwrap`` is the path of keys/indexes from the JSON document down to that value;
-    - ``first``: the structured value is a list of which the caller gets the first item;
-    - ``empty`` is returned for 204 / an empty body when the API uses those for "nothing";
+    - ``extract`` turns a 2xx answer into the result (:mod:`legrand_async._extract`: where the
+      value is, its model, what "nothing" gives); None means no body is read;
     - ``idempotent`` lets read timeouts and dropped connections be retried.
     """
 
@@ -112,16 +130,24 @@ class Route:
     params: tuple[PathParam, ...] = ()
     body: type | None = None
     body_arg: str | None = None
-    response: Any = None
-    unwrap: tuple[str | int, ...] = ()
-    first: bool = False
-    empty: Callable[[], Any] | None = None
+    extract: Extract | None = None
     scopes: tuple[str, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         placeholders = _PLACEHOLDER.findall(self.path)
         if sorted(placeholders) != sorted(p.name for p in self.params):
             raise ValueError(f"{self.name}: path placeholders {placeholders} != params")
+
+    @property
+    def response(self) -> Any:
+        """The model the answer is structured into (None: no body is read)."""
+        return self.extract.model if self.extract is not None else None
+
+    def reading(self, model: Any) -> Route:
+        """This route with its answer (found as the table says) structured into ``model``."""
+        if self.extract is None:
+            raise ValueError(f"{self.name} reads no answer")
+        return attrs.evolve(self, extract=self.extract.into(model))
 
     def render_path(self, args: Sequence[object]) -> str:
         """The request path with every argument checked and percent-encoded."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 import subprocess
@@ -13,6 +14,7 @@ import attrs
 import pytest
 
 from legrand_async import LegrandClient
+from legrand_async._endpoints._base import FamilyBase
 from legrand_async._routes import FAMILIES, ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,3 +71,39 @@ def test_routes_are_unique_and_marked() -> None:
     assert by_name["set_status"].idempotent is True
     assert by_name["subscribe"].idempotent is False
     assert all(r.idempotent for r in ROUTES if r.method == "GET")
+
+
+# ---------------------------------------------- the family wiring (issue 14), also generated
+
+
+def test_the_wiring_module_is_fresh() -> None:
+    checked_in = (ROOT / "legrand_async" / "_endpoints" / "__init__.py").read_text()
+    assert generator().render_init() == checked_in, "run `nox -s generate`"
+
+
+def test_each_family_is_an_attribute_of_its_generated_class() -> None:
+    client = LegrandClient(subscription_key="k", access_token="t")
+    for name, family in FAMILIES.items():
+        api = getattr(client, name)
+        module = importlib.import_module(f"legrand_async._endpoints.{name}")
+        assert type(api) is getattr(module, family.class_name)
+        assert isinstance(api, FamilyBase)
+        assert family.attribute == name
+        assert family.models == f"legrand_async.models.{name}"
+
+
+def test_a_family_with_an_extra_module_inherits_it() -> None:
+    gen = generator()
+    for name, family in FAMILIES.items():
+        base = gen.extra_base(name)
+        generated = getattr(
+            importlib.import_module(f"legrand_async._endpoints.{name}"), family.class_name
+        )
+        if base is None:
+            assert generated.__bases__ == (FamilyBase,)
+        else:
+            extra = importlib.import_module(f"legrand_async._endpoints.{name}_extra")
+            assert generated.__bases__ == (getattr(extra, base),)
+    assert gen.extra_base("smarther") == "SmartherExtra"
+    client = LegrandClient(subscription_key="k", access_token="t")
+    assert callable(client.smarther.ensure_subscription)

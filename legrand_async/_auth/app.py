@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import httpx
 
 from .._clock import Clock, SystemClock
-from .._responses import error_from_exception
+from .._closing import AsyncClosing
+from .._responses import classification, error_from_exception, server_answer
 from .._secrets import refuse_unsafe_characters, scrub, server_text
 from .._transport.borrowed import Borrowed
-from .._transport.classify import CLASSIFICATION, EXPECTS_JSON, Classification, Kind
-from .._transport.headers import request_id
+from .._transport.classify import EXPECTS_JSON, Classification, Kind
 from .._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy
 from .._transport.stack import build_stack, check_timeout
 from .._urls import checked_url
@@ -50,12 +50,17 @@ DEFAULT_SCOPES: Final = (
 SECRETS_PAGE: Final = "https://mysettings.developer.legrand.com/Applications/Owned"
 
 
-class OAuthApp:
+class OAuthApp(AsyncClosing):
     """An application registered on the Legrand developer portal.
 
     ``authorization_url()`` starts the flow in a browser, ``exchange_code()`` turns the redirect
     into a :class:`Token`, ``refresh()`` renews it. Token requests are retried (5xx, 429,
     connect errors) by ``retry``, like data calls; ``repr`` never shows the client secret.
+
+    The app owns one pooled HTTP client for its token requests, made at the first of them (the
+    CA bundle loaded once, connections kept alive between refreshes): close it with
+    ``await app.aclose()`` or ``async with OAuthApp(...) as app:``. A ``transport`` you pass
+    is never closed by the app. A request after ``aclose()`` opens a new pool.
     """
 
     def __init__(
@@ -95,6 +100,21 @@ class OAuthApp:
         self._retry = retry
         self._timeout = timeout
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
+        self._http: httpx.AsyncClient | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        """The app's pooled client for token requests (made once; again after ``aclose()``)."""
+        if self._http is None:
+            wire = Borrowed(self._transport) if self._transport else httpx.AsyncHTTPTransport()
+            stack = build_stack(wire, retry=self._retry, clock=self.clock, rng=self._rng)
+            self._http = httpx.AsyncClient(transport=stack, timeout=self._timeout)
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the app's connections (never a ``transport`` you passed)."""
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     def authorization_url(self, state: str | None = None) -> tuple[str, str]:
         """The URL to open in a browser, and the ``state`` it carries (256 random bits if None)."""
@@ -150,28 +170,26 @@ class OAuthApp:
         previous_refresh_token: str | None = None,
     ) -> Token:
         form["client_secret"] = self._client_secret
-        wire = Borrowed(self._transport) if self._transport else httpx.AsyncHTTPTransport()
-        stack = build_stack(wire, retry=self._retry, clock=self.clock, rng=self._rng)
-        async with httpx.AsyncClient(transport=stack, timeout=self._timeout) as http:
-            request = http.build_request(
-                "POST",
-                f"{self.auth_url}/token",
-                data=form,
-                headers={"Accept": "application/json"},
-                # A code is single-use and a refresh token rotates: never re-sent after a read
-                # fault. The answer is parsed once, in the transport's classification.
-                extensions={IDEMPOTENT: False, EXPECTS_JSON: True},
+        http = self._client()
+        request = http.build_request(
+            "POST",
+            f"{self.auth_url}/token",
+            data=form,
+            headers={"Accept": "application/json"},
+            # A code is single-use and a refresh token rotates: never re-sent after a read
+            # fault. The answer is parsed once, in the transport's classification.
+            extensions={IDEMPOTENT: False, EXPECTS_JSON: True},
+        )
+        hidden = (self._client_secret, *secret_values)
+        try:
+            response = await http.send(request)
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            error = error_from_exception(
+                exc, request, secrets=hidden, undecodable=InvalidTokenResponse
             )
-            hidden = (self._client_secret, *secret_values)
-            try:
-                response = await http.send(request)
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                error = error_from_exception(
-                    exc, request, secrets=hidden, undecodable=InvalidTokenResponse
-                )
-                raise error from error.__cause__
+            raise error from error.__cause__
         now = self.clock.now()
-        record: Classification = response.extensions[CLASSIFICATION]
+        record = classification(response)
         if response.status_code != 200:
             raise token_error(response, record, secrets=hidden)
         data = record.body
@@ -241,10 +259,10 @@ def token_error(
     response: httpx.Response, record: Classification, *, secrets: Sequence[str]
 ) -> AuthError:
     """The AuthError for a failed token request, from its classification."""
-    status, code, message = response.status_code, record.code, record.message
+    status = response.status_code
+    description, code, _, rid = server_answer(response, record, secrets=secrets)
     if isinstance(code, str):
-        code = server_text(code, secrets, 100)
-    description = server_text(message or response.reason_phrase or f"HTTP {status}", secrets)
+        code = server_text(code, limit=100)
     text = f"{code} {description}"
     if "AADB2C90085" in text:
         return ClientSecretExpired(
@@ -273,7 +291,7 @@ def token_error(
             description,
             status_code=status,
             code=code,
-            request_id=request_id(response.headers),
+            request_id=rid,
             attempts=attempts,
             retry_after=record.retry_after,
         )
@@ -282,7 +300,7 @@ def token_error(
             description,
             status_code=status,
             code=code,
-            request_id=request_id(response.headers),
+            request_id=rid,
             attempts=attempts,
         )
     if code == "invalid_grant":

@@ -6,23 +6,20 @@ from __future__ import annotations
 from typing import cast
 
 from .._routes import route
-from .._routing import Call
 from ..models.door_entry import (
     CallHomeTicket,
 )
+from ._base import FamilyBase
 
 __all__ = ["DoorEntryAPI"]
 
 _CALL_HOME = route("door_entry", "call_home")
 
 
-class DoorEntryAPI:
+class DoorEntryAPI(FamilyBase):
     """Video door entry (Classe 100X16E, Easy Kit Connected), ``/vdeproducts/v1.0``."""
 
-    __slots__ = ("_call",)
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
+    __slots__ = ()
 
     async def call_home(self, plant_id: str, device_id: str) -> list[CallHomeTicket]:
         """The JWT tickets the Door Entry SDK needs to call home.

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import cast
 
 from .._routes import route
-from .._routing import Call
 from ..models.home_control import (
     AutomationLevel,
     ModuleKind,
@@ -19,6 +18,7 @@ from ..models.home_control import (
     Switch,
     Topology,
 )
+from ._base import FamilyBase
 
 __all__ = ["HomeControlAPI"]
 
@@ -34,13 +34,10 @@ _LIST_SCENES = route("home_control", "list_scenes")
 _RUN_SCENE = route("home_control", "run_scene")
 
 
-class HomeControlAPI:
+class HomeControlAPI(FamilyBase):
     """Home + Control (legacy: Legrand announced its retirement), ``/hc/api/v1.0``."""
 
-    __slots__ = ("_call",)
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
+    __slots__ = ()
 
     async def list_plants(self) -> list[Plant]:
         """The Home + Control plants (gateways) of the user.

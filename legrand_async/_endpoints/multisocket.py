@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import cast
 
 from .._routes import route
-from .._routing import Call
 from ..models.multisocket import (
     SocketPlug,
     SocketStatus,
 )
+from ._base import FamilyBase
 
 __all__ = ["MultisocketAPI"]
 
@@ -18,13 +18,10 @@ _GET_PLUGS = route("multisocket", "get_plugs")
 _SET_PLUGS = route("multisocket", "set_plugs")
 
 
-class MultisocketAPI:
+class MultisocketAPI(FamilyBase):
     """Multisocket: sockets addressed by id, name or type, ``/multioutlet``."""
 
-    __slots__ = ("_call",)
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
+    __slots__ = ()
 
     async def get_plugs(self, plant_id: str, by: str, value: str) -> list[SocketPlug]:
         """The sockets whose ``by`` ("id", "name" or "type") equals ``value``.

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import cast
 
 from .._routes import route
-from .._routing import Call
 from ..models.smarther import (
     ChronothermostatStatus,
     Measures,
@@ -17,6 +16,7 @@ from ..models.smarther import (
     SubscriptionRequest,
     Topology,
 )
+from .smarther_extra import SmartherExtra
 
 __all__ = ["SmartherAPI"]
 
@@ -31,13 +31,10 @@ _SUBSCRIBE = route("smarther", "subscribe")
 _UNSUBSCRIBE = route("smarther", "unsubscribe")
 
 
-class SmartherAPI:
+class SmartherAPI(SmartherExtra):
     """Smarther v2.0 (BTicino X8000 chronothermostat), ``/smarther/v2.0``."""
 
-    __slots__ = ("_call",)
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
+    __slots__ = ()
 
     async def list_plants(self) -> list[Plant]:
         """The plants the user gave access to (an empty list when there are none).

@@ -14,8 +14,9 @@ breaking out of ``async for`` or leaving ``async with`` leaves nothing running.
 
 The concerns live in their own modules: :mod:`._pacing` (when reads are due: a pure function
 of the budget, the clock and the targets), :mod:`._outcomes` (one classification of what every
-call came to), :mod:`._discovery` (plant by plant, each with its own backoff), :mod:`._ring`
-(the ring, the batches, the change detection, :class:`Poller`) and :mod:`._thermostats`
+call came to), :mod:`._discovery` (plant by plant, each with its own backoff), :mod:`._options`
+(:class:`PollOptions`, the pace every poller and the client take), :mod:`._ring` (the ring,
+the batches, the change detection), :mod:`._generic` (:class:`Poller`) and :mod:`._thermostats`
 (:class:`ThermostatPoller`).
 
 Pacing. The targets form a ring, polled in the same order every cycle, ``concurrency`` at a time,
@@ -45,9 +46,11 @@ in a path are skipped and listed in ``poller.discovery.skipped``, never raised.
 """
 
 from ._discovery import RETRY_FIRST, RETRY_LONGEST, Discovery
+from ._generic import Change, Poller, T, V
+from ._options import DISCOVERY_INTERVAL, PollKeywords, PollOptions, poll_options
 from ._pacing import DEFAULT_INTERVAL, Pace, pace
-from ._ring import DEFAULT_CONCURRENCY, Change, Poller, T, V
-from ._thermostats import DISCOVERY_INTERVAL, StatusChange, ThermostatPoller, thermostat_state
+from ._ring import DEFAULT_CONCURRENCY
+from ._thermostats import StatusChange, ThermostatPoller, thermostat_state
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -58,11 +61,14 @@ __all__ = [
     "Change",
     "Discovery",
     "Pace",
+    "PollKeywords",
+    "PollOptions",
     "Poller",
     "StatusChange",
     "T",
     "ThermostatPoller",
     "V",
     "pace",
+    "poll_options",
     "thermostat_state",
 ]

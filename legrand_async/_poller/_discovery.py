@@ -63,9 +63,9 @@ class Modules:
 
 
 #: ``list_plants``, its entries as sent (each is checked on its own).
-LISTING: Final = attrs.evolve(route("smarther", "list_plants"), response=list[Any])
+LISTING: Final = route("smarther", "list_plants").reading(list[Any])
 #: ``get_topology``, its module entries as sent.
-TOPOLOGY: Final = attrs.evolve(_TOPOLOGY, response=Modules)
+TOPOLOGY: Final = _TOPOLOGY.reading(Modules)
 
 
 def _usable(name: str, value: object, checks: Iterable[object]) -> str:

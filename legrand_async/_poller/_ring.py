@@ -1,4 +1,8 @@
-"""The ring: targets read in turn at the pace of the budget, changes buffered, errors counted."""
+"""The ring: targets read in turn at the pace of the budget, changes buffered, errors counted.
+
+The machinery every poller shares (:class:`BasePoller`); :class:`~._generic.Poller` and
+:class:`~._thermostats.ThermostatPoller` say what a target is and what a change looks like.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,20 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from datetime import datetime
 from functools import partial
 from itertools import islice
-from types import TracebackType
 from typing import Final, Generic, Self, TypeVar
 
 import anyio.lowlevel
-import attrs
 
 from .. import _checks
 from .._clock import Clock
+from .._closing import AsyncClosing
 from .._transport.ratelimit import RateLimit
 from ..errors import LegrandError
-from . import _arguments
+from ._options import PollOptions
 from ._outcomes import Outcome, Tally, Verdict, run_all
 from ._pacing import ATTEMPTS, Pace, pace
 
-__all__ = ["DEFAULT_CONCURRENCY", "Change", "Poller"]
+__all__ = ["DEFAULT_CONCURRENCY", "BasePoller"]
 
 #: Targets read at once, unless ``concurrency=`` or the limiter's ``max_concurrency`` says.
 DEFAULT_CONCURRENCY: Final = 8
@@ -42,16 +45,7 @@ C = TypeVar("C")
 _NONE: Final = object()
 
 
-@attrs.frozen
-class Change(Generic[T, V]):
-    """``target`` was read as ``current``; it was ``previous`` (None on the first read)."""
-
-    target: T
-    previous: V | None
-    current: V
-
-
-class _BasePoller(Generic[T, V, C]):
+class BasePoller(AsyncClosing, Generic[T, V, C]):
     """The machinery: the ring, the pacing, the batches, the change detection, the counters.
 
     A subclass that discovers its targets overrides the three ``_discovery`` hooks.
@@ -64,9 +58,7 @@ class _BasePoller(Generic[T, V, C]):
         *,
         clock: Clock,
         rate_limit: RateLimit | None,
-        interval: float | None,
-        reserve: float,
-        concurrency: int | None,
+        options: PollOptions,
         key: Callable[[V], object] | None,
         attempts: int = ATTEMPTS,
     ) -> None:
@@ -74,8 +66,10 @@ class _BasePoller(Generic[T, V, C]):
             raise TypeError(f"fetch must be a coroutine function, got {type(fetch).__name__}")
         if key is not None and not callable(key):
             raise TypeError(f"key must be callable or None, got {type(key).__name__}")
-        self._explicit = None if interval is None else _checks.positive("interval", interval)
-        self._reserve = _checks.real("reserve", reserve, minimum=0, maximum=1, below=True)
+        self.options = options  #: as given (``concurrency`` below is what is used)
+        self._explicit = options.interval
+        self._reserve = options.reserve
+        concurrency = options.concurrency
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY
             if rate_limit is not None and rate_limit.max_concurrency:
@@ -161,17 +155,6 @@ class _BasePoller(Generic[T, V, C]):
         self._buffer.clear()
         self._values.clear()
         self._keys.clear()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return (
@@ -370,41 +353,3 @@ class _BasePoller(Generic[T, V, C]):
             return
         seconds = (moment - self._clock.now()).total_seconds()
         await self._clock.sleep(max(1.0, seconds))
-
-
-class Poller(_BasePoller[T, V, Change[T, V]]):
-    """Polls ``fetch(target)`` for each target and yields a :class:`Change` when a value changes.
-
-    Built by :meth:`LegrandClient.poll`. Values compare with ``key(value)`` when a ``key`` is
-    given (leave out what changes on every read), else with ``==``. The targets are yours: a
-    ``fetch`` that raises something other than a :class:`LegrandError` (a ``ValueError`` for a
-    target the route refuses, a bug) ends the iteration with that error.
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[T], Awaitable[V]],
-        targets: Iterable[T],
-        *,
-        clock: Clock,
-        rate_limit: RateLimit | None,
-        interval: float | None = None,
-        reserve: float = 0.2,
-        concurrency: int | None = None,
-        key: Callable[[V], object] | None = None,
-        attempts: int = ATTEMPTS,
-    ) -> None:
-        super().__init__(
-            fetch,
-            _arguments.targets(targets),
-            clock=clock,
-            rate_limit=rate_limit,
-            interval=interval,
-            reserve=reserve,
-            concurrency=concurrency,
-            key=key,
-            attempts=attempts,
-        )
-
-    def _change(self, target: T, previous: V | None, current: V) -> Change[T, V]:
-        return Change(target, previous, current)

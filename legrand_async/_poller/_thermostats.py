@@ -6,25 +6,22 @@ import reprlib
 import uuid
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, Final
+from typing import Any, Unpack
 
 import attrs
 
-from .. import _checks
 from .._clock import Clock
 from .._endpoints.smarther import SmartherAPI
 from .._transport.ratelimit import RateLimit
 from ..models.smarther import ChronothermostatStatus
 from . import _arguments
 from ._discovery import LISTING, TOPOLOGY, Discovery, Plan, module_id, plant_id
+from ._options import DISCOVERY_INTERVAL, PollKeywords, PollOptions, poll_options
 from ._outcomes import Outcome, Tally, Verdict, run_all
 from ._pacing import ATTEMPTS, Pace
-from ._ring import _BasePoller
+from ._ring import BasePoller
 
 __all__ = ["DISCOVERY_INTERVAL", "StatusChange", "ThermostatPoller", "thermostat_state"]
-
-#: Seconds between two listings of the plants (each followed by a read of every topology).
-DISCOVERY_INTERVAL: Final = 86400.0
 
 Target = tuple[str, str]
 
@@ -78,7 +75,7 @@ def _pair(item: Any) -> Target:
         raise type(exc)(f"targets: {reprlib.repr(item)}: {exc}") from None
 
 
-class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]):
+class ThermostatPoller(BasePoller[Target, ChronothermostatStatus, StatusChange]):
     """Polls Smarther thermostats and yields a :class:`StatusChange` when one changes.
 
     Built by :meth:`LegrandClient.poll_thermostats`. Without ``targets`` it finds every
@@ -86,6 +83,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
     calls that count against the same budget): the thermostats of a plant are polled as soon
     as its topology is read, a plant whose topology fails is tried again on its own (see
     :attr:`discovery`), and the plants are listed again every ``discovery_interval`` seconds.
+    The pace is ``options`` (a :class:`PollOptions`), its fields overridden by the keywords.
     """
 
     def __init__(
@@ -95,13 +93,11 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         *,
         clock: Clock,
         rate_limit: RateLimit | None,
-        interval: float | None = None,
-        reserve: float = 0.2,
-        concurrency: int | None = None,
-        discovery_interval: float = DISCOVERY_INTERVAL,
+        options: PollOptions | None = None,
         attempts: int = ATTEMPTS,
+        **keywords: Unpack[PollKeywords],
     ) -> None:
-        every = _checks.positive("discovery_interval", discovery_interval)
+        checked = poll_options(options, keywords)
         pairs: list[Target] = []
         if targets is not None:
             if isinstance(targets, str | bytes) or not isinstance(targets, Iterable):
@@ -111,15 +107,13 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
                 )
             pairs = _arguments.targets([_pair(item) for item in targets])
         self._smarther = smarther
-        self._plan = Plan(every) if targets is None else None
+        self._plan = Plan(checked.discovery_interval) if targets is None else None
         super().__init__(
             self._get_status,
             pairs,
             clock=clock,
             rate_limit=rate_limit,
-            interval=interval,
-            reserve=reserve,
-            concurrency=concurrency,
+            options=checked,
             key=thermostat_state,
             attempts=attempts,
         )
