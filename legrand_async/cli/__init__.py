@@ -22,13 +22,15 @@ from typing import Any
 
 from ..errors import LegrandError
 from . import _parser, demo, login, plants, simulator, whoami
-from ._config import SETTINGS, CLIError, ask, config_dir
-from .login import catch_redirect
+from ._config import SETTINGS as SETTINGS
+from ._config import CLIError as CLIError
+from ._config import ask as ask
+from ._config import config_dir
+from .login import catch_redirect as catch_redirect
 
 __all__ = ["main"]
-
-# Re-exported for the tests and for scripts that drive the CLI in process.
-_REEXPORTED = (SETTINGS, CLIError, catch_redirect)
+# Also used from here (``X as X`` above): parser, COMMANDS, SETTINGS, CLIError, ask (which tests
+# and scripts may replace: run_login reads it at each call) and catch_redirect.
 
 
 def parser() -> argparse.ArgumentParser:
