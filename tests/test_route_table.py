@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -238,8 +238,16 @@ def _id(route: Route) -> str:
     return f"{route.family}.{route.name}"
 
 
+def registry_gaps(
+    routes: Iterable[Route], recipes: Mapping[tuple[str, str], Recipe] = RECIPES
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """The routes without a recipe, and the recipes without a route."""
+    names = {(r.family, r.name) for r in routes}
+    return names - set(recipes), set(recipes) - names
+
+
 def test_the_registry_covers_every_route() -> None:
-    assert set(RECIPES) == ALL_ROUTES
+    assert registry_gaps(ROUTES) == (set(), set())
     assert len(ROUTES) == len(ALL_ROUTES)
 
 
@@ -252,13 +260,24 @@ def test_every_family_has_a_page_and_a_client_attribute() -> None:
         assert PAGES[name].is_file(), f"{PAGES[name]} is missing"
 
 
+def coroutine_problems(route: Route, api: object) -> list[str]:
+    """What is wrong with ``route``'s coroutine on its family's API object (``client.<family>``)."""
+    method = getattr(api, route.name, None)
+    if method is None:
+        return [f"{type(api).__name__} has no {route.name}: run `nox -s generate`"]
+    doc = method.__doc__ or ""
+    problems = [] if inspect.iscoroutinefunction(method) else [f"{route.name} is not a coroutine"]
+    if route.summary.split(" (")[0] not in doc:
+        problems.append(f"{route.name}'s docstring lacks the route's summary")
+    if f"``{route.method} {route.path}``" not in doc:
+        problems.append(f"{route.name}'s docstring lacks ``{route.method} {route.path}``")
+    return problems
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=_id)
 def test_every_route_has_a_coroutine(route: Route) -> None:
     client = LegrandClient(subscription_key="k", access_token="t")
-    method = getattr(getattr(client, FAMILIES[route.family].attribute), route.name)
-    assert inspect.iscoroutinefunction(method)
-    assert route.summary.split(" (")[0] in (method.__doc__ or "")
-    assert f"``{route.method} {route.path}``" in (method.__doc__ or "")
+    assert coroutine_problems(route, getattr(client, FAMILIES[route.family].attribute)) == []
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=_id)
@@ -293,18 +312,30 @@ def _section(page: str, name: str) -> str | None:
     return match.group(1) if match else None
 
 
+def documentation_problems(route: Route, page: str | None = None) -> list[str]:
+    """What ``route``'s section of its family's page (``page``: that page's text) lacks."""
+    if page is None:
+        page = PAGES[route.family].read_text(encoding="utf-8")
+    section = _section(page, route.name)
+    if section is None:
+        return [f"no '### `{route.name}`' in {PAGES[route.family].name}"]
+    problems = []
+    if f"- HTTP: `{route.method} {route.path}" not in section:
+        problems.append(f"no '- HTTP: `{route.method} {route.path}`' line")
+    scope = re.search(r"^- Scope[s]?: (.*)$", section, re.M)
+    if scope is None:
+        problems.append("no '- Scope:' line")
+    elif route.scopes:
+        problems += [f"scope `{n}` not named" for n in route.scopes if f"`{n}`" not in scope[1]]
+    elif "unknown" not in scope.group(1):
+        problems.append("a route without scopes says its scope is unknown")
+    if "```python" not in section:
+        problems.append("no runnable example")
+    if f".{route.name}(" not in section:
+        problems.append(f"the example does not call .{route.name}(")
+    return problems
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=_id)
 def test_every_route_is_documented(route: Route) -> None:
-    page = PAGES[route.family].read_text(encoding="utf-8")
-    section = _section(page, route.name)
-    assert section is not None, f"no '### `{route.name}`' in {PAGES[route.family].name}"
-    assert f"- HTTP: `{route.method} {route.path}" in section
-    scope = re.search(r"^- Scope[s]?: (.*)$", section, re.M)
-    assert scope is not None, "no '- Scope:' line"
-    if route.scopes:
-        for name in route.scopes:
-            assert f"`{name}`" in scope.group(1)
-    else:
-        assert "unknown" in scope.group(1)
-    assert "```python" in section, "no runnable example"
-    assert f".{route.name}(" in section
+    assert documentation_problems(route) == []
