@@ -26,9 +26,12 @@ from ._deliveries import Deliveries
 from ._faults import Faults
 from ._fleet import Fleet
 from ._gateway import Gateway
-from ._handlers import DoorEntry, HomeControl, Multisocket, Smarther
 from ._oauth import ACCESS_LIFETIME, OAuthServer
 from ._wire import Handler, error
+from .door_entry import DoorEntry
+from .home_control import HomeControl
+from .multisocket import Multisocket
+from .smarther import Smarther
 
 __all__ = ["SimulatorApp"]
 
@@ -74,11 +77,12 @@ class SimulatorApp:
             per_day=per_day,
         )
         self.c2c = Deliveries(fleet, webhook_transport)
-        self.tables: dict[str, object] = {
-            "smarther": Smarther(fleet, clock, client_id, self.c2c),
-            "home_control": HomeControl(fleet),
-            "multisocket": Multisocket(fleet),
-            "door_entry": DoorEntry(fleet, clock),
+        self.smarther = Smarther(fleet, clock, client_id, self.c2c)
+        self.tables: dict[str, dict[str, Handler]] = {
+            "smarther": self.smarther.handlers(),
+            "home_control": HomeControl(fleet).handlers(),
+            "multisocket": Multisocket(fleet).handlers(),
+            "door_entry": DoorEntry(fleet, clock).handlers(),
         }
         routes = [
             StarletteRoute("/authorize", self.oauth.authorize, methods=["GET"]),
@@ -141,7 +145,7 @@ class SimulatorApp:
             if (route.method, route.path) in registered:
                 continue  # stop_automation: served (and told apart) with set_automation_level
             registered.add((route.method, route.path))
-            handler: Handler = getattr(self.tables[route.family], route.name)
+            handler = self.tables[route.family][route.name]
             path = route.path.replace("{value}", "{value:path}")
             variants = [(path, handler)]
             if "{kind}" in path:  # one route per kind the route's own check accepts

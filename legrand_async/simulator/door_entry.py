@@ -9,9 +9,9 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..._clock import Clock
-from .._fleet import Fleet
-from .._wire import error
+from .._clock import Clock
+from ._fleet import Fleet
+from ._wire import Handler, error
 
 __all__ = ["DoorEntry"]
 
@@ -22,6 +22,12 @@ class DoorEntry:
     def __init__(self, fleet: Fleet, clock: Clock) -> None:
         self.fleet = fleet
         self.clock = clock
+
+    def handlers(self) -> dict[str, Handler]:
+        """The handler of each route of the family, by route name."""
+        return {
+            "call_home": self.call_home,
+        }
 
     async def call_home(self, request: Request) -> Response:
         plant_id = request.path_params["plant_id"]

@@ -7,9 +7,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from ...models.home_control import ModuleKind
-from .._fleet import Fleet, HCModule, SimPlantState
-from .._wire import hc_error, json_object
+from ..models.home_control import ModuleKind
+from ._fleet import Fleet, HCModule, SimPlantState
+from ._wire import Handler, hc_error, json_object
 
 __all__ = ["HomeControl"]
 
@@ -55,6 +55,21 @@ class HomeControl:
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
+
+    def handlers(self) -> dict[str, Handler]:
+        """The handler of each route of the family, by route name."""
+        return {
+            "list_plants": self.list_plants,
+            "get_topology": self.get_topology,
+            "get_plant_status": self.get_plant_status,
+            "get_module_status": self.get_module_status,
+            "set_module_status": self.set_module_status,
+            "set_ambient_plugs": self.set_ambient_plugs,
+            "set_automation_level": self.set_automation_level,
+            "stop_automation": self.set_automation_level,
+            "list_scenes": self.list_scenes,
+            "run_scene": self.run_scene,
+        }
 
     def _plant(self, request: Request) -> SimPlantState | None:
         return self.fleet.by_hc_id.get(request.path_params["plant_id"])

@@ -9,10 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..._clock import Clock
-from .._deliveries import Deliveries
-from .._fleet import Fleet, Thermostat
-from .._wire import error, json_object
+from .._clock import Clock
+from ._deliveries import Deliveries
+from ._fleet import Fleet, Thermostat
+from ._wire import Handler, error, json_object
 
 __all__ = ["Smarther"]
 
@@ -41,6 +41,20 @@ class Smarther:
         self.clock = clock
         self.client_id = client_id
         self.deliveries = deliveries
+
+    def handlers(self) -> dict[str, Handler]:
+        """The handler of each route of the family, by route name."""
+        return {
+            "list_plants": self.list_plants,
+            "get_topology": self.get_topology,
+            "get_status": self.get_status,
+            "set_status": self.set_status,
+            "get_measures": self.get_measures,
+            "get_programs": self.get_programs,
+            "list_subscriptions": self.list_subscriptions,
+            "subscribe": self.subscribe,
+            "unsubscribe": self.unsubscribe,
+        }
 
     def _chrono(self, request: Request) -> Thermostat | None:
         params = request.path_params
