@@ -17,23 +17,24 @@ so tests can move it (a boost ends after its minutes).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import httpx
 
 from .._auth import OAuthApp, Token
 from .._client import LegrandClient
 from .._clock import Clock, SystemClock
 from ._app import SimulatorApp
+from ._deliveries import PushControls
 from ._faults import ConnectionDropped, Faults
 from ._fleet import Fleet, SimPlant, Thermostat
 
-__all__ = ["BASE_URL", "Faults", "SimPlant", "Simulator", "Thermostat"]
+__all__ = ["BASE_URL", "Faults", "PushControls", "SimPlant", "Simulator", "Thermostat"]
 
 #: The base URL of the in-process simulator (no request leaves the process).
 BASE_URL = "http://legrand.simulator"
@@ -81,6 +82,7 @@ class Simulator:
             client_id=self.client_id,
             client_secret=self.client_secret,
             faults=Faults(rate=fault_rate, rng=random.Random(seed + 1)),
+            pushes=PushControls(rng=random.Random(seed + 2)),
             per_second=per_second,
             per_day=per_day,
             webhook_transport=webhook_transport,
@@ -169,23 +171,40 @@ class Simulator:
         """Calls the gateway let through today (what the daily quota counts)."""
         return self.app.calls_today
 
+    @property
+    def pushes(self) -> PushControls:
+        """How C2C push behaves: ``.latency`` (seconds), ``.drop_rate`` (0..1, seeded),
+        ``.outage(start, end)`` (deliveries due in it are lost). Change them at any time."""
+        return self.app.c2c.controls
+
     async def push(self, plant_id: str, body: Any) -> list[tuple[str, int | str]]:
         """Deliver ``body`` to every URL subscribed to the plant, as Legrand's notification
         service would: any Event Grid delivery (a validation handshake, a
         ``Microsoft.EventGrid.SubscriptionDeletedEvent``, a Home + Control event...), JSON or
         bytes as they are. Waits for the answers; the (url, status or error) of each.
         """
-        return list(await asyncio.gather(*self.app.push(plant_id, body)))
+        return await self.app.c2c.push(plant_id, body)
 
     async def delivered(self) -> list[tuple[str, int | str]]:
         """Wait for pending C2C deliveries; every (url, status or error) so far."""
-        while self.app.pending:
-            await asyncio.gather(*list(self.app.pending), return_exceptions=True)
-        return list(self.app.deliveries)
+        return await self.app.c2c.drain()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Simulator]:
+        """Run the delivery service: C2C notifications are delivered in the background, as
+        they are due, until the block ends (without it they wait for :meth:`delivered`).
+        Deliveries still pending at the end are dropped: ``await sim.delivered()`` first."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.app.c2c.run)
+            try:
+                yield self
+            finally:
+                group.cancel_scope.cancel()
 
     @asynccontextmanager
     async def serve(self, port: int = 0, host: str = "127.0.0.1") -> AsyncIterator[str]:
-        """Serve the app on a loopback port (uvicorn); yields its base URL."""
+        """Serve the app on a loopback port (uvicorn), with the delivery service running;
+        yields its base URL."""
         import socket
 
         import uvicorn
@@ -195,20 +214,27 @@ class Simulator:
         sock = socket.create_server((host, port), family=family)
         config = uvicorn.Config(self.app.asgi, log_level="critical", lifespan="off")
         server = uvicorn.Server(config)
-        task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-        try:
-            for _ in range(500):
-                if server.started or task.done():
-                    break
-                await asyncio.sleep(0.01)
-            if not server.started:
-                task.result() if task.done() else None
-                raise RuntimeError("the simulator's server did not start")
-            bound = sock.getsockname()[1]
-            yield f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
-        finally:
-            server.should_exit = True
+        stopped = anyio.Event()
+
+        async def serving() -> None:
             try:
-                await task
+                await server.serve(sockets=[sock])
             finally:
-                sock.close()
+                stopped.set()
+
+        try:
+            async with self.running(), anyio.create_task_group() as group:
+                group.start_soon(serving)
+                for _ in range(500):
+                    if server.started or stopped.is_set():
+                        break
+                    await anyio.sleep(0.01)
+                if not server.started:
+                    raise RuntimeError("the simulator's server did not start")
+                bound = sock.getsockname()[1]
+                try:
+                    yield f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
+                finally:
+                    server.should_exit = True
+        finally:
+            sock.close()

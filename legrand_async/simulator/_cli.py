@@ -181,7 +181,11 @@ async def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             print(describe(sim, _client_url(args.host, served), args), file=out, flush=True)
             await stop.wait()
         except asyncio.CancelledError:
-            pass  # cancelled (Ctrl-C before the handlers were set, a test): stop, exit 0
+            # Cancelled (Ctrl-C before the handlers were set, a test): stop, exit 0. Taken
+            # back, so that the server's task groups end normally rather than cancelled.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         finally:
             for sig in handled:
                 loop.remove_signal_handler(sig)

@@ -12,7 +12,20 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Fleet", "HCModule", "SimPlant", "Socket", "Thermostat"]
+from ..models.home_control import ModuleKind
+from ..models.smarther import Function, Mode
+
+__all__ = ["Fleet", "HCModule", "SimPlant", "Socket", "Thermostat", "wire"]
+
+
+def wire(value: Function | Mode) -> str:
+    """An enum as the Smarther cloud spells it (``HEATING``, ``MANUAL``...)."""
+    return value.value.upper()
+
+
+HEATING, COOLING = wire(Function.HEATING), wire(Function.COOLING)
+AUTOMATIC, MANUAL, BOOST = wire(Mode.AUTOMATIC), wire(Mode.MANUAL), wire(Mode.BOOST)
+OFF, PROTECTION = wire(Mode.OFF), wire(Mode.PROTECTION)
 
 _PLACES = ["Casa", "Chalet", "Office", "Loft", "Villa", "Studio", "Cabin", "Flat", "Farm", "Shop"]
 _ROOMS = ["Living room", "Bedroom", "Kitchen", "Study", "Hall", "Bathroom", "Attic", "Cellar"]
@@ -34,8 +47,8 @@ class Thermostat:
     base_temperature: float
     base_humidity: float
     phase: float
-    function: str = "HEATING"
-    mode: str = "AUTOMATIC"
+    function: str = HEATING
+    mode: str = AUTOMATIC
     setpoint: float = 20.0
     program: int = 1
     until: datetime | None = None  # end of a timed manual/boost/off/protection
@@ -48,7 +61,7 @@ class Thermostat:
             return False
         self.function, self.mode, self.setpoint, self.program = self.previous or (
             self.function,
-            "AUTOMATIC",
+            AUTOMATIC,
             self.setpoint,
             1,
         )
@@ -67,22 +80,20 @@ class Thermostat:
         return round(self.base_humidity + 4 * math.sin(day + 2 * self.phase), 1)
 
     def effective_setpoint(self) -> float:
-        if self.mode == "OFF":
+        if self.mode == OFF:
             return 0.0
-        if self.mode == "PROTECTION":
+        if self.mode == PROTECTION:
             return 7.0
-        if self.mode == "BOOST":
-            return 30.0 if self.function == "HEATING" else 15.0
-        if self.mode == "AUTOMATIC":
+        if self.mode == BOOST:
+            return 30.0 if self.function == HEATING else 15.0
+        if self.mode == AUTOMATIC:
             return 19.0 + (self.program % 3)
         return self.setpoint
 
     def load_active(self, now: datetime) -> bool:
         temperature = self.temperature(now)
-        if self.function == "COOLING":
-            return (
-                self.mode not in ("OFF", "PROTECTION") and temperature > self.effective_setpoint()
-            )
+        if self.function == COOLING:
+            return self.mode not in (OFF, PROTECTION) and temperature > self.effective_setpoint()
         return temperature < self.effective_setpoint()
 
 
@@ -196,15 +207,29 @@ class Fleet:
             state.hc_id = f"{rng.getrandbits(84):021x}"
             for a, (name, kind) in enumerate(_AMBIENTS):
                 modules = [
-                    HCModule(f"{rng.getrandbits(88):022x}", f"{name} Outlet", "plug", "NLP"),
-                    HCModule(f"{rng.getrandbits(88):022x}", f"{name} Light", "light", "NLF"),
+                    HCModule(
+                        f"{rng.getrandbits(88):022x}",
+                        f"{name} Outlet",
+                        ModuleKind.PLUG.value,
+                        "NLP",
+                    ),
+                    HCModule(
+                        f"{rng.getrandbits(88):022x}",
+                        f"{name} Light",
+                        ModuleKind.LIGHT.value,
+                        "NLF",
+                    ),
                 ]
                 if a == 0:
                     shutter = f"{rng.getrandbits(88):022x}"
-                    modules.append(HCModule(shutter, f"{name} Shutter", "automation", "NBR"))
+                    modules.append(
+                        HCModule(shutter, f"{name} Shutter", ModuleKind.AUTOMATION.value, "NBR")
+                    )
                 state.ambients.append((f"{rng.getrandbits(84):021x}", name, kind, modules))
             state.hc_modules.append(
-                HCModule(f"{rng.getrandbits(84):021x}", "General Command", "remote", "NLT")
+                HCModule(
+                    f"{rng.getrandbits(84):021x}", "General Command", ModuleKind.REMOTE.value, "NLT"
+                )
             )
             state.scenes = [
                 (f"{rng.getrandbits(64):016x}", "Good night"),

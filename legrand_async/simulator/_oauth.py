@@ -7,10 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from .._clock import Clock
+from ._wire import not_found
 
 __all__ = ["ACCESS_LIFETIME", "OAuthServer"]
 
@@ -39,6 +43,13 @@ class OAuthServer:
         self.codes: dict[str, tuple[str, datetime]] = {}  # code -> (redirect_uri, issued)
         self.access: dict[str, datetime] = {}  # access token -> expiry
         self.refresh: set[str] = set()
+        routes = [
+            Route("/authorize", self.authorize, methods=["GET"]),
+            Route("/token", self.token, methods=["POST"]),
+        ]
+        #: The sign-in service's own ASGI app, and the paths it serves.
+        self.asgi = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+        self.paths = frozenset(route.path for route in routes)
 
     def bearer_valid(self, authorization: str, now: datetime) -> bool:
         """Whether an ``Authorization`` header carries an access token still valid at ``now``."""

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["Handler", "error", "hc_error", "json_object"]
+__all__ = ["Handler", "error", "hc_error", "json_object", "not_found"]
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -32,3 +32,8 @@ async def json_object(request: Request) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 (no such path) and 405 (no such method), in the Smarther format."""
+    return error(getattr(exc, "status_code", 404), "Resource not found")

@@ -7,13 +7,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from ..models.home_control import ModuleKind
+from .._converters import unstructure
+from ..models.home_control import ModuleKind, Switch
 from ._fleet import Fleet, HCModule, SimPlantState
 from ._wire import Handler, hc_error, json_object
 
 __all__ = ["HomeControl"]
 
-_GROUPS = ("lights", "plugs", "automations", "energymeters", "remotes", "heaters")
+_GROUPS = tuple(kind.value + "s" for kind in ModuleKind if kind is not ModuleKind.UNKNOWN)
+_ON, _OFF = (unstructure(Switch(on))["status"] for on in (True, False))
+_PLUG, _LIGHT = ModuleKind.PLUG.value, ModuleKind.LIGHT.value
 
 
 def _status(module: HCModule) -> dict[str, Any]:
@@ -22,8 +25,8 @@ def _status(module: HCModule) -> dict[str, Any]:
         "fw": 42,
         "sender": {"plant": {"module": {"id": module.id}}},
     }
-    if module.kind in ("plug", "light"):
-        status["status"] = "on" if module.on else "off"
+    if module.kind in (_PLUG, _LIGHT):
+        status["status"] = _ON if module.on else _OFF
         status["consumptions"] = [
             {
                 "unit": "watt",
@@ -31,21 +34,21 @@ def _status(module: HCModule) -> dict[str, Any]:
                 "timestamp": "2020-11-22T11:14:14+00:00",
             }
         ]
-    if module.kind == "light":
+    if module.kind == _LIGHT:
         status["level"] = module.level
-    if module.kind == "automation":
+    if module.kind == ModuleKind.AUTOMATION.value:
         status["level"], status["step"] = module.level, 100
-    if module.kind == "remote":
+    if module.kind == ModuleKind.REMOTE.value:
         status["battery"] = "full"
     return status
 
 
 async def _switch(request: Request, modules: list[HCModule]) -> Response:
     status = (await json_object(request) or {}).get("status")
-    if status not in ("on", "off"):
+    if status not in (_ON, _OFF):
         return hc_error(400, "Invalid arguments")
     for module in modules:
-        module.on = status == "on"
+        module.on = status == _ON
         module.power = 60 if module.on else 0
     return PlainTextResponse("Status changed successfully")
 
@@ -136,7 +139,7 @@ class HomeControl:
         ambient = next((a for a in plant.ambients if a[0] == ambient_id), None) if plant else None
         if ambient is None:
             return hc_error(404, "Not found")
-        return await _switch(request, [m for m in ambient[3] if m.kind == "plug"])
+        return await _switch(request, [m for m in ambient[3] if m.kind == _PLUG])
 
     async def set_automation_level(self, request: Request) -> Response:
         """Also ``stop_automation`` (level -1): the two routes share a method and path."""
@@ -168,6 +171,6 @@ class HomeControl:
         if plant is None or request.path_params["scene_id"] not in dict(plant.scenes):
             return hc_error(404, "Not found")
         for module in plant.all_hc_modules():  # every scene switches the lights off
-            if module.kind == "light":
+            if module.kind == _LIGHT:
                 module.on = False
         return PlainTextResponse("OK")

@@ -10,14 +10,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .._clock import Clock
+from .._plants import CLOUD_PLANT_PREFIX
+from ..models.smarther import (
+    BOOST_MINUTES,
+    PROGRAM_RANGE,
+    SETPOINT_RANGE,
+    Function,
+    LoadState,
+    Mode,
+)
 from ._deliveries import Deliveries
-from ._fleet import Fleet, Thermostat
+from ._fleet import AUTOMATIC, BOOST, MANUAL, Fleet, Thermostat, wire
 from ._wire import Handler, error, json_object
 
 __all__ = ["Smarther"]
 
-_FUNCTIONS = ("HEATING", "COOLING")
-_MODES = ("AUTOMATIC", "MANUAL", "BOOST", "OFF", "PROTECTION")
+_FUNCTIONS = tuple(wire(f) for f in Function if f is not Function.UNKNOWN)
+_MODES = tuple(wire(m) for m in Mode if m is not Mode.UNKNOWN)
+_ACTIVE, _INACTIVE = (state.value.upper() for state in (LoadState.ACTIVE, LoadState.INACTIVE))
 
 
 def _wire_time(moment: datetime) -> str:
@@ -72,7 +82,7 @@ class Smarther:
             "setPoint": {"value": f"{t.effective_setpoint():.5f}", "unit": "C"},
             "programs": [{"number": number}],
             "temperatureFormat": "C",
-            "loadState": "ACTIVE" if t.load_active(now) else "INACTIVE",
+            "loadState": _ACTIVE if t.load_active(now) else _INACTIVE,
             "time": now.isoformat(timespec="seconds"),
             "thermometer": {"measures": [_measure(now, t.temperature(now), "C")]},
             "hygrometer": {"measures": [_measure(now, t.humidity(now), "%")]},
@@ -98,13 +108,13 @@ class Smarther:
             {
                 "id": str(uuid.uuid4()),
                 "eventType": "DeviceToCloud",
-                "subject": f"///bs_cloud_{t.plant_id}//",
+                "subject": f"///{CLOUD_PLANT_PREFIX}{t.plant_id}//",
                 "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "data": {"chronothermostats": [self.status_payload(t, notification=True)]},
-                "subjectElements": {"plantId": f"bs_cloud_{t.plant_id}"},
+                "subjectElements": {"plantId": f"{CLOUD_PLANT_PREFIX}{t.plant_id}"},
             }
         ]
-        self.deliveries.push(t.plant_id, event)
+        self.deliveries.schedule(t.plant_id, event)
 
     async def list_plants(self, request: Request) -> Response:
         if not self.fleet.plants:
@@ -155,18 +165,18 @@ class Smarther:
     ) -> tuple[float, int, datetime | None]:
         setpoint, program, until = t.setpoint, t.program, None
         when = str(body.get("activationTime") or "")
-        if mode == "MANUAL":
+        if mode == MANUAL:
             setpoint = float(body["setPoint"]["value"])
-            if not 3 <= setpoint <= 40:
+            if not SETPOINT_RANGE[0] <= setpoint <= SETPOINT_RANGE[1]:
                 raise ValueError("setpoint")
-        if mode == "AUTOMATIC":
+        if mode == AUTOMATIC:
             program = int(body["programs"][0]["number"])
-            if not 0 <= program <= 11:
+            if not PROGRAM_RANGE[0] <= program <= PROGRAM_RANGE[1]:
                 raise ValueError("program")
-        if mode == "BOOST":
+        if mode == BOOST:
             start, _, end = when.partition("/")
             minutes = (_parse_time(end) - _parse_time(start)).total_seconds() / 60
-            if round(minutes) not in (30, 60, 90):
+            if round(minutes) not in BOOST_MINUTES:
                 raise ValueError("boost")
             until = self.clock.now() + timedelta(minutes=round(minutes))
         elif when:
