@@ -20,8 +20,9 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import httpx
@@ -31,10 +32,11 @@ from .._client import LegrandClient
 from .._clock import Clock, SystemClock
 from ._app import SimulatorApp
 from ._deliveries import PushControls
+from ._device import Device
 from ._faults import ConnectionDropped, Faults
 from ._fleet import Fleet, SimPlant, Thermostat
 
-__all__ = ["BASE_URL", "Faults", "PushControls", "SimPlant", "Simulator", "Thermostat"]
+__all__ = ["BASE_URL", "Device", "Faults", "PushControls", "SimPlant", "Simulator", "Thermostat"]
 
 #: The base URL of the in-process simulator (no request leaves the process).
 BASE_URL = "http://legrand.simulator"
@@ -65,9 +67,17 @@ class Simulator:
         clock: Clock | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         access_lifetime: timedelta = timedelta(hours=1),
+        reuse_refresh_tokens: bool = False,
+        device_zone: str | tzinfo = UTC,
+        hc_form_bodies: bool = False,
     ) -> None:
+        """See :meth:`fleet`; the last three choose where the real cloud's behaviour is unknown
+        (docs/simulator.md, "Choices"): whether a refresh token, once used, may be used again;
+        the zone of activation times sent without an offset (an IANA name or a ``tzinfo``);
+        whether Home + Control takes form-encoded bodies. The defaults are the strict ones."""
         if not 0 <= fault_rate <= 1:
             raise ValueError("fault_rate is a probability, 0..1")
+        zone = ZoneInfo(device_zone) if isinstance(device_zone, str) else device_zone
         rng = random.Random(seed)
         self.subscription_key = f"sim-key-{rng.getrandbits(64):016x}"
         self.client_id = f"sim-client-{rng.getrandbits(32):08x}"
@@ -87,6 +97,9 @@ class Simulator:
             per_day=per_day,
             webhook_transport=webhook_transport,
             access_lifetime=access_lifetime,
+            reuse_refresh_tokens=reuse_refresh_tokens,
+            device_zone=zone,
+            hc_form_bodies=hc_form_bodies,
         )
 
     @classmethod
@@ -170,6 +183,12 @@ class Simulator:
     def calls_today(self) -> int:
         """Calls the gateway let through today (what the daily quota counts)."""
         return self.app.calls_today
+
+    def device(self, plant_id: str, module_id: str) -> Device:
+        """The thermostat ``module_id`` of the plant, to change as its user would at the device
+        (``.set(mode=, setpoint=, program=, function=, until=, temperature=)``); KeyError for
+        an unknown one. Each change is notified to the plant's C2C subscribers."""
+        return Device(self.app.smarther, str(plant_id), str(module_id))
 
     @property
     def pushes(self) -> PushControls:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any
 
@@ -158,6 +158,9 @@ class SimulatorApp:
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         access_lifetime: timedelta = ACCESS_LIFETIME,
         pushes: PushControls | None = None,
+        reuse_refresh_tokens: bool = False,
+        device_zone: tzinfo = UTC,
+        hc_form_bodies: bool = False,
     ) -> None:
         self.fleet = fleet
         self.oauth = OAuthServer(
@@ -165,12 +168,13 @@ class SimulatorApp:
             client_id=client_id,
             client_secret=client_secret,
             access_lifetime=access_lifetime,
+            reuse_refresh_tokens=reuse_refresh_tokens,
         )
         self.c2c = Deliveries(fleet, clock, webhook_transport, pushes)
-        self.smarther = Smarther(fleet, clock, client_id, self.c2c)
+        self.smarther = Smarther(fleet, clock, client_id, self.c2c, zone=device_zone)
         self.tables: dict[str, dict[str, Handler]] = {
             "smarther": self.smarther.handlers(),
-            "home_control": HomeControl(fleet).handlers(),
+            "home_control": HomeControl(fleet, form_bodies=hc_form_bodies).handlers(),
             "multisocket": Multisocket(fleet).handlers(),
             "door_entry": DoorEntry(fleet, clock).handlers(),
         }

@@ -55,6 +55,20 @@ class Thermostat:
     previous: tuple[str, str, float, int] | None = None  # what a timed mode ends in
     programs: list[tuple[int, str]] = field(default_factory=list)
 
+    #: The measured temperature, pinned at the device (None: the daily curve).
+    measured: float | None = None
+
+    def command(
+        self, function: str, mode: str, setpoint: float, program: int, until: datetime | None
+    ) -> None:
+        """Take a new status (from the API or at the device); a timed one remembers what to
+        go back to when it ends (the status before the first of a run of timed ones)."""
+        now = (self.function, self.mode, self.setpoint, self.program)
+        previous = now if self.until is None else self.previous
+        self.function, self.mode, self.setpoint, self.program = function, mode, setpoint, program
+        self.until = until
+        self.previous = previous if until is not None else None
+
     def settle(self, now: datetime) -> bool:
         """End a timed mode whose time is up; whether something changed."""
         if self.until is None or now < self.until:
@@ -72,6 +86,8 @@ class Thermostat:
         """Room temperature: a daily wave around the base, nudged by the setpoint."""
         day = now.timestamp() / 86400 * 2 * math.pi
         wave = 1.2 * math.sin(day + self.phase) + 0.3 * math.sin(7 * day + self.phase)
+        if self.measured is not None:
+            return self.measured
         pull = 0.3 * (self.effective_setpoint() - self.base_temperature)
         return round(self.base_temperature + wave + pull, 1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -17,6 +18,7 @@ __all__ = ["HomeControl"]
 _GROUPS = tuple(kind.value + "s" for kind in ModuleKind if kind is not ModuleKind.UNKNOWN)
 _ON, _OFF = (unstructure(Switch(on))["status"] for on in (True, False))
 _PLUG, _LIGHT = ModuleKind.PLUG.value, ModuleKind.LIGHT.value
+_FORM = "application/x-www-form-urlencoded"
 
 
 def _status(module: HCModule) -> dict[str, Any]:
@@ -43,8 +45,16 @@ def _status(module: HCModule) -> dict[str, Any]:
     return status
 
 
-async def _switch(request: Request, modules: list[HCModule]) -> Response:
-    status = (await json_object(request) or {}).get("status")
+async def _form_or_json(request: Request) -> dict[str, Any] | None:
+    """A form-encoded body (``status=on``, ``level=40``: numbers as ints), else the JSON one."""
+    if not request.headers.get("content-type", "").startswith(_FORM):
+        return await json_object(request)
+    fields = dict(parse_qsl((await request.body()).decode(errors="replace")))
+    return {k: int(v) if v.lstrip("-").isdigit() else v for k, v in fields.items()}
+
+
+async def _switch(body: dict[str, Any] | None, modules: list[HCModule]) -> Response:
+    status = (body or {}).get("status")
     if status not in (_ON, _OFF):
         return hc_error(400, "Invalid arguments")
     for module in modules:
@@ -56,8 +66,13 @@ async def _switch(request: Request, modules: list[HCModule]) -> Response:
 class HomeControl:
     """The Home + Control routes; the module routes take the ``kind`` their path names."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, *, form_bodies: bool = False) -> None:
         self.fleet = fleet
+        #: Whether form-encoded bodies are taken as well as JSON ones (else: 400, as not JSON).
+        self.form_bodies = form_bodies
+
+    async def _body(self, request: Request) -> dict[str, Any] | None:
+        return await (_form_or_json if self.form_bodies else json_object)(request)
 
     def handlers(self) -> dict[str, Handler]:
         """The handler of each route of the family, by route name."""
@@ -131,7 +146,7 @@ class HomeControl:
         module = self._module(request, kind)
         if module is None:
             return hc_error(404, "Not found")
-        return await _switch(request, [module])
+        return await _switch(await self._body(request), [module])
 
     async def set_ambient_plugs(self, request: Request) -> Response:
         plant = self._plant(request)
@@ -139,14 +154,14 @@ class HomeControl:
         ambient = next((a for a in plant.ambients if a[0] == ambient_id), None) if plant else None
         if ambient is None:
             return hc_error(404, "Not found")
-        return await _switch(request, [m for m in ambient[3] if m.kind == _PLUG])
+        return await _switch(await self._body(request), [m for m in ambient[3] if m.kind == _PLUG])
 
     async def set_automation_level(self, request: Request) -> Response:
         """Also ``stop_automation`` (level -1): the two routes share a method and path."""
         module = self._module(request, ModuleKind.AUTOMATION)
         if module is None:
             return hc_error(404, "Not found")
-        body = await json_object(request)
+        body = await self._body(request)
         if body is None or "level" not in body:
             return hc_error(400, "Invalid arguments")
         level = body["level"]

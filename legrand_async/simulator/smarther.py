@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from starlette.requests import Request
@@ -30,13 +30,13 @@ _MODES = tuple(wire(m) for m in Mode if m is not Mode.UNKNOWN)
 _ACTIVE, _INACTIVE = (state.value.upper() for state in (LoadState.ACTIVE, LoadState.INACTIVE))
 
 
-def _wire_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _wire_time(moment: datetime, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _parse_time(text: str) -> datetime:
+def _parse_time(text: str, zone: tzinfo) -> datetime:
     moment = datetime.fromisoformat(text.strip())
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _measure(now: datetime, value: float, unit: str) -> dict[str, str]:
@@ -46,8 +46,17 @@ def _measure(now: datetime, value: float, unit: str) -> dict[str, str]:
 class Smarther:
     """The Smarther routes; a change (a command, a timed mode's end) is pushed to subscribers."""
 
-    def __init__(self, fleet: Fleet, clock: Clock, client_id: str, deliveries: Deliveries) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        clock: Clock,
+        client_id: str,
+        deliveries: Deliveries,
+        zone: tzinfo = UTC,
+    ) -> None:
         self.fleet = fleet
+        #: The thermostats' zone: activation times without an offset are read (and written) in it.
+        self.zone = zone
         self.clock = clock
         self.client_id = client_id
         self.deliveries = deliveries
@@ -66,12 +75,15 @@ class Smarther:
             "unsubscribe": self.unsubscribe,
         }
 
-    def _chrono(self, request: Request) -> Thermostat | None:
-        params = request.path_params
-        thermostat = self.fleet.thermostat(params["plant_id"], params["module_id"])
+    def settled(self, plant_id: str, module_id: str) -> Thermostat | None:
+        """The thermostat, its timed mode ended (and notified) if its time is up."""
+        thermostat = self.fleet.thermostat(plant_id, module_id)
         if thermostat is not None and thermostat.settle(self.clock.now()):
             self.notify(thermostat)  # the timed mode ended: that is a change too
         return thermostat
+
+    def _chrono(self, request: Request) -> Thermostat | None:
+        return self.settled(request.path_params["plant_id"], request.path_params["module_id"])
 
     def status_payload(self, t: Thermostat, *, notification: bool = False) -> dict[str, Any]:
         now = self.clock.now()
@@ -93,7 +105,7 @@ class Smarther:
             },
         }
         if t.until is not None:
-            status["activationTime"] = _wire_time(t.until)
+            status["activationTime"] = _wire_time(t.until, self.zone)
         if notification:
             status["online"] = True
             status["receiver"] = {"oid": [self.client_id]}
@@ -153,10 +165,7 @@ class Smarther:
             change = self._new_state(t, mode, body)
         except (ValueError, KeyError, TypeError, IndexError):
             return error(430, "Wrong input parameters")
-        previous = (t.function, t.mode, t.setpoint, t.program) if t.until is None else t.previous
-        t.function, t.mode = function, mode
-        t.setpoint, t.program, t.until = change
-        t.previous = previous if t.until is not None else None
+        t.command(function, mode, *change)
         self.notify(t)
         return Response(status_code=200)
 
@@ -175,12 +184,14 @@ class Smarther:
                 raise ValueError("program")
         if mode == BOOST:
             start, _, end = when.partition("/")
-            minutes = (_parse_time(end) - _parse_time(start)).total_seconds() / 60
+            minutes = (
+                _parse_time(end, self.zone) - _parse_time(start, self.zone)
+            ).total_seconds() / 60
             if round(minutes) not in BOOST_MINUTES:
                 raise ValueError("boost")
             until = self.clock.now() + timedelta(minutes=round(minutes))
         elif when:
-            until = _parse_time(when.rpartition("/")[2])
+            until = _parse_time(when.rpartition("/")[2], self.zone)
         return setpoint, program, until
 
     async def get_measures(self, request: Request) -> Response:
