@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from .._auth.app import DEFAULT_AUTH_URL
 from .._clock import Clock
+from .._routes import ROUTES
 from ._wire import jwt_shaped, not_found, segment
 
 __all__ = ["ACCESS_LIFETIME", "OAuthServer"]
@@ -25,7 +26,8 @@ ACCESS_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=10)
 #: What ``refresh_token_expires_in`` says (90 days, reportedly; the simulator does not enforce it).
 REFRESH_LIFETIME = timedelta(days=90)
-SCOPE = "comfort.read comfort.write plug.read plug.write light.write"
+#: The scopes the token answers carry: every scope a route of the library needs.
+SCOPE = " ".join(dict.fromkeys(scope for route in ROUTES for scope in route.scopes))
 
 
 class OAuthServer:
