@@ -145,3 +145,22 @@ def test_the_simulator_uses_no_asyncio_tasks() -> None:
 
 def test_simulator_can_be_built_outside_an_event_loop() -> None:
     assert Simulator.fleet(plants=1).pushes.latency == 0
+
+
+@pytest.mark.asyncio
+async def test_serve_delivers_in_the_background() -> None:
+    arrived = anyio.Event()
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        return httpx.Response(200)
+
+    sim = Simulator.fleet(plants=1, seed=0, webhook_transport=httpx.MockTransport(receive))
+    plant, module = sim.plants[0], sim.plants[0].module_ids[0]
+    async with sim.serve(port=0) as base_url:
+        async with sim.client(base_url=base_url, transport=None) as c:
+            await c.smarther.subscribe(plant, HOOK)
+            await c.smarther.set_status(plant, module, SetStatus.manual(21))
+        with anyio.fail_after(5):
+            await arrived.wait()  # nobody asked for it
+        assert await sim.delivered() == [(HOOK, 200)]

@@ -12,7 +12,14 @@ It serves every route of the route table (Smarther v2.0, Home + Control, Multiso
 with state that sticks, the OAuth server (``/authorize`` with auto-consent, ``/token`` with
 expiring access tokens and rotating refresh tokens), the API Management gateway (subscription key,
 per-second rate limit with 429, daily quota with 403) and seeded faults. Time is the ``clock``'s,
-so tests can move it (a boost ends after its minutes).
+so tests can move it (a boost ends after its minutes). ``sim.device(plant, module).set(...)``
+changes a thermostat as its user would at the wall, pushed to C2C subscribers like a change made
+through the API; ``sim.pushes`` gives push a latency, a drop rate and outages.
+
+The parts: ``_app.py`` assembles; ``_gateway.py`` (API Management, ASGI middleware) and
+``_oauth.py`` (the sign-in service, its own app); ``smarther.py``, ``home_control.py``,
+``multisocket.py``, ``door_entry.py`` (each family's handler table); ``_fleet.py`` (the state);
+``_deliveries.py`` (C2C push); ``_device.py``; ``_faults.py``; ``_cli.py``.
 """
 
 from __future__ import annotations
@@ -71,10 +78,11 @@ class Simulator:
         device_zone: str | tzinfo = UTC,
         hc_form_bodies: bool = False,
     ) -> None:
-        """See :meth:`fleet`; the last three choose where the real cloud's behaviour is unknown
-        (docs/simulator.md, "Choices"): whether a refresh token, once used, may be used again;
-        the zone of activation times sent without an offset (an IANA name or a ``tzinfo``);
-        whether Home + Control takes form-encoded bodies. The defaults are the strict ones."""
+        """The arguments are those of :meth:`fleet` (docs/simulator.md). The last three choose
+        where the real cloud's behaviour is unknown ("Choices"): whether a refresh token, once
+        used, may be used again; the zone of activation times sent without an offset (an IANA
+        name or a ``tzinfo``); whether Home + Control takes form-encoded bodies. The defaults
+        are the strict ones."""
         if not 0 <= fault_rate <= 1:
             raise ValueError("fault_rate is a probability, 0..1")
         zone = ZoneInfo(device_zone) if isinstance(device_zone, str) else device_zone

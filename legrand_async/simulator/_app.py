@@ -83,13 +83,15 @@ async def _respond(request: Request, *, pick: Picker, handlers: dict[str, Handle
     return await handlers[pick(await request.body()).name](request)
 
 
-def _api(tables: dict[str, dict[str, Handler]]) -> tuple[list[BaseRoute], list[Any]]:
+def _api(
+    tables: dict[str, dict[str, Handler]],
+) -> tuple[list[BaseRoute], list[tuple[BaseRoute, Picker]]]:
     """The Starlette routes of the data API, and beside each the picker the gateway uses."""
     groups: dict[tuple[str, str], list[Route]] = {}
     for route in ROUTES:  # set_automation_level and stop_automation share a method and path
         groups.setdefault((route.method, route.path), []).append(route)
     served: list[BaseRoute] = []
-    operations = []
+    operations: list[tuple[BaseRoute, Picker]] = []
     for (method, path), routes in groups.items():
         pick = _picker(routes)
         handlers = {route.name: tables[route.family][route.name] for route in routes}
