@@ -39,10 +39,15 @@ class MangledTap(TokenTap):
         return httpx.Response(200, json=body)
 
 
+def _only_expires_in(answer: dict[str, Any], expires_in: Any) -> dict[str, Any]:
+    """The answer with ``expires_in`` as the only lifetime (a good ``expires_on`` would win)."""
+    return {**{k: v for k, v in answer.items() if k != "expires_on"}, "expires_in": expires_in}
+
+
 MANGLES: dict[str, Mangle] = {
-    "expires_in-milliseconds": lambda a: {**a, "expires_in": a["expires_in"] * 1000},
+    "expires_in-milliseconds": lambda a: _only_expires_in(a, a["expires_in"] * 1000),
     "expires_in-text": lambda a: {**a, "expires_in": "soon"},
-    "expires_in-negative": lambda a: {**a, "expires_in": -1},
+    "expires_in-negative": lambda a: _only_expires_in(a, -1),
     "expires_on-past-only": lambda a: {
         **{k: v for k, v in a.items() if k != "expires_in"},
         "expires_on": 1_000_000_000,

@@ -297,15 +297,15 @@ def test_ctrl_c_at_any_moment_prints_the_summary_so_far(
     phase: str,
     call: int,
 ) -> None:
-    from legrand_async.simulator import Simulator, _handlers
+    from legrand_async.simulator import Simulator, smarther
 
     target, name = {
         "building the fleet": (Simulator, "fleet"),
         "signing in": (Simulator, "sign_in"),
-        "listing the plants": (_handlers.Smarther, "list_plants"),
-        "reading a topology": (_handlers.Smarther, "get_topology"),
-        "reading a status": (_handlers.Smarther, "get_status"),
-        "the user's command": (_handlers.Smarther, "set_status"),
+        "listing the plants": (smarther.Smarther, "list_plants"),
+        "reading a topology": (smarther.Smarther, "get_topology"),
+        "reading a status": (smarther.Smarther, "get_status"),
+        "the user's command": (smarther.Smarther, "set_status"),
         "a sleep": (demo.DemoClock, "sleep"),
     }[phase]
     interrupt_on_call(monkeypatch, target, name, call)

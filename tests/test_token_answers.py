@@ -212,6 +212,50 @@ async def test_a_wrong_clock_s_expires_on_gives_way_to_expires_in(
     assert token.expires_at == clock.now() + timedelta(seconds=3600)
 
 
+def b2c_answer(now: float, *, as_text: bool) -> dict[str, Any]:
+    """Every field Azure AD B2C sends (REFERENCE.md section 2.4 and 10a); times as text too."""
+
+    def number(value: int) -> int | str:
+        return str(value) if as_text else value
+
+    return answer(
+        id_token="eyJhbGciOiJub25lIn0.eyJ2ZXIiOiIxLjAifQ.sig",
+        not_before=number(int(now)),
+        expires_in=3600,
+        expires_on=number(int(now) + 3600),
+        resource=CLIENT_ID,
+        id_token_expires_in=3600,
+        profile_info="eyJ2ZXIiOiIxLjAiLCJ0aWQiOiJ0In0",
+        scope="comfort.read comfort.write",
+        refresh_token_expires_in=7_776_000,
+    )
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["numbers", "text"])
+@pytest.mark.asyncio
+async def test_a_full_b2c_answer_is_accepted(
+    app: OAuthApp, router: respx.MockRouter, clock: FakeClock, as_text: bool
+) -> None:
+    router.post(TOKEN_URL).respond(200, json=b2c_answer(clock.now().timestamp(), as_text=as_text))
+    token = await app.refresh(RT1)
+    assert (token.access_token, token.refresh_token) == (AT2, RT2)
+    assert token.expires_at == clock.now().replace(microsecond=0) + timedelta(seconds=3600)
+    assert token.scope == "comfort.read comfort.write"
+
+
+@pytest.mark.asyncio
+async def test_the_simulator_s_token_answer_has_what_b2c_sends_and_is_accepted() -> None:
+    from legrand_async.simulator import Simulator
+
+    sim = Simulator.fleet(plants=1, clock=FakeClock())
+    issued = sim.app.issue_token()
+    assert set(issued) == set(b2c_answer(0, as_text=False)) | {"token_type"}
+    assert issued["expires_on"] == issued["not_before"] + issued["expires_in"]
+    assert issued["resource"] == sim.client_id
+    token = await sim.sign_in()
+    assert token.expires_at == sim.clock.now() + timedelta(seconds=3600)
+
+
 @pytest.mark.asyncio
 async def test_a_deeply_nested_error_body_is_an_auth_error(
     app: OAuthApp, router: respx.MockRouter

@@ -12,28 +12,38 @@ It serves every route of the route table (Smarther v2.0, Home + Control, Multiso
 with state that sticks, the OAuth server (``/authorize`` with auto-consent, ``/token`` with
 expiring access tokens and rotating refresh tokens), the API Management gateway (subscription key,
 per-second rate limit with 429, daily quota with 403) and seeded faults. Time is the ``clock``'s,
-so tests can move it (a boost ends after its minutes).
+so tests can move it (a boost ends after its minutes). ``sim.device(plant, module).set(...)``
+changes a thermostat as its user would at the wall, pushed to C2C subscribers like a change made
+through the API; ``sim.pushes`` gives push a latency, a drop rate and outages.
+
+The parts: ``_app.py`` assembles; ``_gateway.py`` (API Management, ASGI middleware) and
+``_oauth.py`` (the sign-in service, its own app); ``smarther.py``, ``home_control.py``,
+``multisocket.py``, ``door_entry.py`` (each family's handler table); ``_fleet.py`` (the state);
+``_deliveries.py`` (C2C push); ``_device.py``; ``_faults.py``; ``_cli.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import anyio
 import httpx
 
 from .._auth import OAuthApp, Token
 from .._client import LegrandClient
 from .._clock import Clock, SystemClock
 from ._app import SimulatorApp
+from ._deliveries import PushControls
+from ._device import Device
 from ._faults import ConnectionDropped, Faults
 from ._fleet import Fleet, SimPlant, Thermostat
 
-__all__ = ["BASE_URL", "Faults", "SimPlant", "Simulator", "Thermostat"]
+__all__ = ["BASE_URL", "Device", "Faults", "PushControls", "SimPlant", "Simulator", "Thermostat"]
 
 #: The base URL of the in-process simulator (no request leaves the process).
 BASE_URL = "http://legrand.simulator"
@@ -64,9 +74,18 @@ class Simulator:
         clock: Clock | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         access_lifetime: timedelta = timedelta(hours=1),
+        reuse_refresh_tokens: bool = False,
+        device_zone: str | tzinfo = UTC,
+        hc_form_bodies: bool = False,
     ) -> None:
+        """The arguments are those of :meth:`fleet` (docs/simulator.md). The last three choose
+        where the real cloud's behaviour is unknown ("Choices"): whether a refresh token, once
+        used, may be used again; the zone of activation times sent without an offset (an IANA
+        name or a ``tzinfo``); whether Home + Control takes form-encoded bodies. The defaults
+        are the strict ones."""
         if not 0 <= fault_rate <= 1:
             raise ValueError("fault_rate is a probability, 0..1")
+        zone = ZoneInfo(device_zone) if isinstance(device_zone, str) else device_zone
         rng = random.Random(seed)
         self.subscription_key = f"sim-key-{rng.getrandbits(64):016x}"
         self.client_id = f"sim-client-{rng.getrandbits(32):08x}"
@@ -81,10 +100,14 @@ class Simulator:
             client_id=self.client_id,
             client_secret=self.client_secret,
             faults=Faults(rate=fault_rate, rng=random.Random(seed + 1)),
+            pushes=PushControls(rng=random.Random(seed + 2)),
             per_second=per_second,
             per_day=per_day,
             webhook_transport=webhook_transport,
             access_lifetime=access_lifetime,
+            reuse_refresh_tokens=reuse_refresh_tokens,
+            device_zone=zone,
+            hc_form_bodies=hc_form_bodies,
         )
 
     @classmethod
@@ -169,23 +192,46 @@ class Simulator:
         """Calls the gateway let through today (what the daily quota counts)."""
         return self.app.calls_today
 
+    def device(self, plant_id: str, module_id: str) -> Device:
+        """The thermostat ``module_id`` of the plant, to change as its user would at the device
+        (``.set(mode=, setpoint=, program=, function=, until=, temperature=)``); KeyError for
+        an unknown one. Each change is notified to the plant's C2C subscribers."""
+        return Device(self.app.smarther, str(plant_id), str(module_id))
+
+    @property
+    def pushes(self) -> PushControls:
+        """How C2C push behaves: ``.latency`` (seconds), ``.drop_rate`` (0..1, seeded),
+        ``.outage(start, end)`` (deliveries due in it are lost). Change them at any time."""
+        return self.app.c2c.controls
+
     async def push(self, plant_id: str, body: Any) -> list[tuple[str, int | str]]:
         """Deliver ``body`` to every URL subscribed to the plant, as Legrand's notification
         service would: any Event Grid delivery (a validation handshake, a
         ``Microsoft.EventGrid.SubscriptionDeletedEvent``, a Home + Control event...), JSON or
         bytes as they are. Waits for the answers; the (url, status or error) of each.
         """
-        return list(await asyncio.gather(*self.app.push(plant_id, body)))
+        return await self.app.c2c.push(plant_id, body)
 
     async def delivered(self) -> list[tuple[str, int | str]]:
         """Wait for pending C2C deliveries; every (url, status or error) so far."""
-        while self.app.pending:
-            await asyncio.gather(*list(self.app.pending), return_exceptions=True)
-        return list(self.app.deliveries)
+        return await self.app.c2c.drain()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Simulator]:
+        """Run the delivery service: C2C notifications are delivered in the background, as
+        they are due, until the block ends (without it they wait for :meth:`delivered`).
+        Deliveries still pending at the end are dropped: ``await sim.delivered()`` first."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.app.c2c.run)
+            try:
+                yield self
+            finally:
+                group.cancel_scope.cancel()
 
     @asynccontextmanager
     async def serve(self, port: int = 0, host: str = "127.0.0.1") -> AsyncIterator[str]:
-        """Serve the app on a loopback port (uvicorn); yields its base URL."""
+        """Serve the app on a loopback port (uvicorn), with the delivery service running;
+        yields its base URL."""
         import socket
 
         import uvicorn
@@ -195,20 +241,27 @@ class Simulator:
         sock = socket.create_server((host, port), family=family)
         config = uvicorn.Config(self.app.asgi, log_level="critical", lifespan="off")
         server = uvicorn.Server(config)
-        task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-        try:
-            for _ in range(500):
-                if server.started or task.done():
-                    break
-                await asyncio.sleep(0.01)
-            if not server.started:
-                task.result() if task.done() else None
-                raise RuntimeError("the simulator's server did not start")
-            bound = sock.getsockname()[1]
-            yield f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
-        finally:
-            server.should_exit = True
+        stopped = anyio.Event()
+
+        async def serving() -> None:
             try:
-                await task
+                await server.serve(sockets=[sock])
             finally:
-                sock.close()
+                stopped.set()
+
+        try:
+            async with self.running(), anyio.create_task_group() as group:
+                group.start_soon(serving)
+                for _ in range(500):
+                    if server.started or stopped.is_set():
+                        break
+                    await anyio.sleep(0.01)
+                if not server.started:
+                    raise RuntimeError("the simulator's server did not start")
+                bound = sock.getsockname()[1]
+                try:
+                    yield f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
+                finally:
+                    server.should_exit = True
+        finally:
+            sock.close()

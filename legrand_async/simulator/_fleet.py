@@ -12,7 +12,20 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Fleet", "HCModule", "SimPlant", "Socket", "Thermostat"]
+from ..models.home_control import ModuleKind
+from ..models.smarther import Function, Mode
+
+__all__ = ["Fleet", "HCModule", "SimPlant", "Socket", "Thermostat", "wire"]
+
+
+def wire(value: Function | Mode) -> str:
+    """An enum as the Smarther cloud spells it (``HEATING``, ``MANUAL``...)."""
+    return value.value.upper()
+
+
+HEATING, COOLING = wire(Function.HEATING), wire(Function.COOLING)
+AUTOMATIC, MANUAL, BOOST = wire(Mode.AUTOMATIC), wire(Mode.MANUAL), wire(Mode.BOOST)
+OFF, PROTECTION = wire(Mode.OFF), wire(Mode.PROTECTION)
 
 _PLACES = ["Casa", "Chalet", "Office", "Loft", "Villa", "Studio", "Cabin", "Flat", "Farm", "Shop"]
 _ROOMS = ["Living room", "Bedroom", "Kitchen", "Study", "Hall", "Bathroom", "Attic", "Cellar"]
@@ -34,13 +47,27 @@ class Thermostat:
     base_temperature: float
     base_humidity: float
     phase: float
-    function: str = "HEATING"
-    mode: str = "AUTOMATIC"
+    function: str = HEATING
+    mode: str = AUTOMATIC
     setpoint: float = 20.0
     program: int = 1
     until: datetime | None = None  # end of a timed manual/boost/off/protection
     previous: tuple[str, str, float, int] | None = None  # what a timed mode ends in
     programs: list[tuple[int, str]] = field(default_factory=list)
+
+    #: The measured temperature, pinned at the device (None: the daily curve).
+    measured: float | None = None
+
+    def command(
+        self, function: str, mode: str, setpoint: float, program: int, until: datetime | None
+    ) -> None:
+        """Take a new status (from the API or at the device); a timed one remembers what to
+        go back to when it ends (the status before the first of a run of timed ones)."""
+        now = (self.function, self.mode, self.setpoint, self.program)
+        previous = now if self.until is None else self.previous
+        self.function, self.mode, self.setpoint, self.program = function, mode, setpoint, program
+        self.until = until
+        self.previous = previous if until is not None else None
 
     def settle(self, now: datetime) -> bool:
         """End a timed mode whose time is up; whether something changed."""
@@ -48,7 +75,7 @@ class Thermostat:
             return False
         self.function, self.mode, self.setpoint, self.program = self.previous or (
             self.function,
-            "AUTOMATIC",
+            AUTOMATIC,
             self.setpoint,
             1,
         )
@@ -59,6 +86,8 @@ class Thermostat:
         """Room temperature: a daily wave around the base, nudged by the setpoint."""
         day = now.timestamp() / 86400 * 2 * math.pi
         wave = 1.2 * math.sin(day + self.phase) + 0.3 * math.sin(7 * day + self.phase)
+        if self.measured is not None:
+            return self.measured
         pull = 0.3 * (self.effective_setpoint() - self.base_temperature)
         return round(self.base_temperature + wave + pull, 1)
 
@@ -67,22 +96,20 @@ class Thermostat:
         return round(self.base_humidity + 4 * math.sin(day + 2 * self.phase), 1)
 
     def effective_setpoint(self) -> float:
-        if self.mode == "OFF":
+        if self.mode == OFF:
             return 0.0
-        if self.mode == "PROTECTION":
+        if self.mode == PROTECTION:
             return 7.0
-        if self.mode == "BOOST":
-            return 30.0 if self.function == "HEATING" else 15.0
-        if self.mode == "AUTOMATIC":
+        if self.mode == BOOST:
+            return 30.0 if self.function == HEATING else 15.0
+        if self.mode == AUTOMATIC:
             return 19.0 + (self.program % 3)
         return self.setpoint
 
     def load_active(self, now: datetime) -> bool:
         temperature = self.temperature(now)
-        if self.function == "COOLING":
-            return (
-                self.mode not in ("OFF", "PROTECTION") and temperature > self.effective_setpoint()
-            )
+        if self.function == COOLING:
+            return self.mode not in (OFF, PROTECTION) and temperature > self.effective_setpoint()
         return temperature < self.effective_setpoint()
 
 
@@ -196,15 +223,29 @@ class Fleet:
             state.hc_id = f"{rng.getrandbits(84):021x}"
             for a, (name, kind) in enumerate(_AMBIENTS):
                 modules = [
-                    HCModule(f"{rng.getrandbits(88):022x}", f"{name} Outlet", "plug", "NLP"),
-                    HCModule(f"{rng.getrandbits(88):022x}", f"{name} Light", "light", "NLF"),
+                    HCModule(
+                        f"{rng.getrandbits(88):022x}",
+                        f"{name} Outlet",
+                        ModuleKind.PLUG.value,
+                        "NLP",
+                    ),
+                    HCModule(
+                        f"{rng.getrandbits(88):022x}",
+                        f"{name} Light",
+                        ModuleKind.LIGHT.value,
+                        "NLF",
+                    ),
                 ]
                 if a == 0:
                     shutter = f"{rng.getrandbits(88):022x}"
-                    modules.append(HCModule(shutter, f"{name} Shutter", "automation", "NBR"))
+                    modules.append(
+                        HCModule(shutter, f"{name} Shutter", ModuleKind.AUTOMATION.value, "NBR")
+                    )
                 state.ambients.append((f"{rng.getrandbits(84):021x}", name, kind, modules))
             state.hc_modules.append(
-                HCModule(f"{rng.getrandbits(84):021x}", "General Command", "remote", "NLT")
+                HCModule(
+                    f"{rng.getrandbits(84):021x}", "General Command", ModuleKind.REMOTE.value, "NLT"
+                )
             )
             state.scenes = [
                 (f"{rng.getrandbits(64):016x}", "Good night"),

@@ -1,21 +1,33 @@
-"""The simulated OAuth server: ``/authorize`` with auto-consent, ``/token`` with rotation."""
+"""The simulated OAuth server, its own ASGI app: ``/authorize`` with auto-consent, ``/token``
+answering what Azure AD B2C answers, with rotating refresh tokens."""
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
+from .._auth.app import DEFAULT_AUTH_URL
 from .._clock import Clock
+from .._routes import ROUTES
+from ._wire import jwt_shaped, not_found, segment
 
 __all__ = ["ACCESS_LIFETIME", "OAuthServer"]
 
 ACCESS_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=10)
+#: What ``refresh_token_expires_in`` says (90 days, reportedly; the simulator does not enforce it).
+REFRESH_LIFETIME = timedelta(days=90)
+#: The scopes the token answers carry: every scope a route of the library needs.
+SCOPE = " ".join(dict.fromkeys(scope for route in ROUTES for scope in route.scopes))
 
 
 class OAuthServer:
@@ -28,6 +40,7 @@ class OAuthServer:
         client_id: str,
         client_secret: str,
         access_lifetime: timedelta = ACCESS_LIFETIME,
+        reuse_refresh_tokens: bool = False,
     ) -> None:
         if not access_lifetime > timedelta(0):
             raise ValueError("access_lifetime must be positive")
@@ -35,10 +48,21 @@ class OAuthServer:
         self.client_id = client_id
         self.client_secret = client_secret
         self.access_lifetime = access_lifetime
+        #: Whether a refresh token stays good once used (rotated); False: refused (AADB2C90129).
+        self.reuse_refresh_tokens = reuse_refresh_tokens
+        self.tenant = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tenant/{client_id}"))
+        self.user = str(uuid.uuid5(uuid.NAMESPACE_URL, f"user/{client_id}"))
         self.client_secret_expired = False
         self.codes: dict[str, tuple[str, datetime]] = {}  # code -> (redirect_uri, issued)
         self.access: dict[str, datetime] = {}  # access token -> expiry
         self.refresh: set[str] = set()
+        routes = [
+            Route("/authorize", self.authorize, methods=["GET"]),
+            Route("/token", self.token, methods=["POST"]),
+        ]
+        #: The sign-in service's own ASGI app, and the paths it serves.
+        self.asgi = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+        self.paths = frozenset(route.path for route in routes)
 
     def bearer_valid(self, authorization: str, now: datetime) -> bool:
         """Whether an ``Authorization`` header carries an access token still valid at ``now``."""
@@ -47,16 +71,38 @@ class OAuthServer:
         return expiry is not None and expiry > now
 
     def issue_token(self) -> dict[str, Any]:
-        """A fresh access and refresh token pair, as the token endpoint answers it."""
+        """A fresh access and refresh token pair, in the answer Azure AD B2C gives."""
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        self.access[access] = self.clock.now() + self.access_lifetime
+        now = self.clock.now()
+        self.access[access] = now + self.access_lifetime
         self.refresh.add(refresh)
+        lifetime = int(self.access_lifetime.total_seconds())
+        issued = int(now.timestamp())
+        claims = {
+            "ver": "1.0",
+            "iss": f"{DEFAULT_AUTH_URL}/{self.tenant}/v2.0/",
+            "sub": self.user,
+            "aud": self.client_id,
+            "exp": issued + lifetime,
+            "iat": issued,
+            "nbf": issued,
+            "auth_time": issued,
+            "oid": self.user,
+        }
+        profile = {"ver": "1.0", "tid": self.tenant, "oid": self.user, "upn": None}
         return {
             "access_token": access,
-            "refresh_token": refresh,
+            "id_token": jwt_shaped(claims),
             "token_type": "Bearer",
-            "expires_in": int(self.access_lifetime.total_seconds()),
-            "scope": "comfort.read comfort.write plug.read plug.write light.write",
+            "not_before": issued,
+            "expires_in": lifetime,
+            "expires_on": issued + lifetime,
+            "resource": self.client_id,
+            "id_token_expires_in": lifetime,
+            "profile_info": segment(profile),
+            "scope": SCOPE,
+            "refresh_token": refresh,
+            "refresh_token_expires_in": int(REFRESH_LIFETIME.total_seconds()),
         }
 
     async def authorize(self, request: Request) -> Response:
@@ -96,6 +142,7 @@ class OAuthServer:
             old = str(form.get("refresh_token", ""))
             if old not in self.refresh:
                 return refused("invalid_grant", "AADB2C90129: The provided grant has been revoked.")
-            self.refresh.discard(old)  # rotation: the old refresh token is spent
+            if not self.reuse_refresh_tokens:
+                self.refresh.discard(old)  # rotation: the old refresh token is spent
             return JSONResponse(self.issue_token())
         return refused("unsupported_grant_type", f"unsupported grant type {grant!r}")

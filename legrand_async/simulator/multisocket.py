@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from .._fleet import Fleet, Socket
-from .._wire import json_object
+from ._fleet import Fleet, Socket
+from ._wire import Handler, json_object
 
 __all__ = ["Multisocket"]
 
@@ -16,6 +16,13 @@ class Multisocket:
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
+
+    def handlers(self) -> dict[str, Handler]:
+        """The handler of each route of the family, by route name."""
+        return {
+            "get_plugs": self.get_plugs,
+            "set_plugs": self.set_plugs,
+        }
 
     def _sockets(self, request: Request) -> list[Socket] | Response:
         """The sockets the path addresses, or the 404 when there are none."""

@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..._clock import Clock
-from .._deliveries import Deliveries
-from .._fleet import Fleet, Thermostat
-from .._wire import error, json_object
+from .._clock import Clock
+from .._plants import CLOUD_PLANT_PREFIX
+from ..models.smarther import (
+    BOOST_MINUTES,
+    PROGRAM_RANGE,
+    SETPOINT_RANGE,
+    Function,
+    LoadState,
+    Mode,
+)
+from ._deliveries import Deliveries
+from ._fleet import AUTOMATIC, BOOST, MANUAL, Fleet, Thermostat, wire
+from ._wire import Handler, error, json_object
 
 __all__ = ["Smarther"]
 
-_FUNCTIONS = ("HEATING", "COOLING")
-_MODES = ("AUTOMATIC", "MANUAL", "BOOST", "OFF", "PROTECTION")
+_FUNCTIONS = tuple(wire(f) for f in Function if f is not Function.UNKNOWN)
+_MODES = tuple(wire(m) for m in Mode if m is not Mode.UNKNOWN)
+_ACTIVE, _INACTIVE = (state.value.upper() for state in (LoadState.ACTIVE, LoadState.INACTIVE))
 
 
-def _wire_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _wire_time(moment: datetime, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _parse_time(text: str) -> datetime:
+def _parse_time(text: str, zone: tzinfo) -> datetime:
     moment = datetime.fromisoformat(text.strip())
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _measure(now: datetime, value: float, unit: str) -> dict[str, str]:
@@ -36,18 +46,44 @@ def _measure(now: datetime, value: float, unit: str) -> dict[str, str]:
 class Smarther:
     """The Smarther routes; a change (a command, a timed mode's end) is pushed to subscribers."""
 
-    def __init__(self, fleet: Fleet, clock: Clock, client_id: str, deliveries: Deliveries) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        clock: Clock,
+        client_id: str,
+        deliveries: Deliveries,
+        zone: tzinfo = UTC,
+    ) -> None:
         self.fleet = fleet
+        #: The thermostats' zone: activation times without an offset are read (and written) in it.
+        self.zone = zone
         self.clock = clock
         self.client_id = client_id
         self.deliveries = deliveries
 
-    def _chrono(self, request: Request) -> Thermostat | None:
-        params = request.path_params
-        thermostat = self.fleet.thermostat(params["plant_id"], params["module_id"])
+    def handlers(self) -> dict[str, Handler]:
+        """The handler of each route of the family, by route name."""
+        return {
+            "list_plants": self.list_plants,
+            "get_topology": self.get_topology,
+            "get_status": self.get_status,
+            "set_status": self.set_status,
+            "get_measures": self.get_measures,
+            "get_programs": self.get_programs,
+            "list_subscriptions": self.list_subscriptions,
+            "subscribe": self.subscribe,
+            "unsubscribe": self.unsubscribe,
+        }
+
+    def settled(self, plant_id: str, module_id: str) -> Thermostat | None:
+        """The thermostat, its timed mode ended (and notified) if its time is up."""
+        thermostat = self.fleet.thermostat(plant_id, module_id)
         if thermostat is not None and thermostat.settle(self.clock.now()):
             self.notify(thermostat)  # the timed mode ended: that is a change too
         return thermostat
+
+    def _chrono(self, request: Request) -> Thermostat | None:
+        return self.settled(request.path_params["plant_id"], request.path_params["module_id"])
 
     def status_payload(self, t: Thermostat, *, notification: bool = False) -> dict[str, Any]:
         now = self.clock.now()
@@ -58,7 +94,7 @@ class Smarther:
             "setPoint": {"value": f"{t.effective_setpoint():.5f}", "unit": "C"},
             "programs": [{"number": number}],
             "temperatureFormat": "C",
-            "loadState": "ACTIVE" if t.load_active(now) else "INACTIVE",
+            "loadState": _ACTIVE if t.load_active(now) else _INACTIVE,
             "time": now.isoformat(timespec="seconds"),
             "thermometer": {"measures": [_measure(now, t.temperature(now), "C")]},
             "hygrometer": {"measures": [_measure(now, t.humidity(now), "%")]},
@@ -69,7 +105,7 @@ class Smarther:
             },
         }
         if t.until is not None:
-            status["activationTime"] = _wire_time(t.until)
+            status["activationTime"] = _wire_time(t.until, self.zone)
         if notification:
             status["online"] = True
             status["receiver"] = {"oid": [self.client_id]}
@@ -84,13 +120,13 @@ class Smarther:
             {
                 "id": str(uuid.uuid4()),
                 "eventType": "DeviceToCloud",
-                "subject": f"///bs_cloud_{t.plant_id}//",
+                "subject": f"///{CLOUD_PLANT_PREFIX}{t.plant_id}//",
                 "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "data": {"chronothermostats": [self.status_payload(t, notification=True)]},
-                "subjectElements": {"plantId": f"bs_cloud_{t.plant_id}"},
+                "subjectElements": {"plantId": f"{CLOUD_PLANT_PREFIX}{t.plant_id}"},
             }
         ]
-        self.deliveries.push(t.plant_id, event)
+        self.deliveries.schedule(t.plant_id, event)
 
     async def list_plants(self, request: Request) -> Response:
         if not self.fleet.plants:
@@ -129,10 +165,7 @@ class Smarther:
             change = self._new_state(t, mode, body)
         except (ValueError, KeyError, TypeError, IndexError):
             return error(430, "Wrong input parameters")
-        previous = (t.function, t.mode, t.setpoint, t.program) if t.until is None else t.previous
-        t.function, t.mode = function, mode
-        t.setpoint, t.program, t.until = change
-        t.previous = previous if t.until is not None else None
+        t.command(function, mode, *change)
         self.notify(t)
         return Response(status_code=200)
 
@@ -141,22 +174,24 @@ class Smarther:
     ) -> tuple[float, int, datetime | None]:
         setpoint, program, until = t.setpoint, t.program, None
         when = str(body.get("activationTime") or "")
-        if mode == "MANUAL":
+        if mode == MANUAL:
             setpoint = float(body["setPoint"]["value"])
-            if not 3 <= setpoint <= 40:
+            if not SETPOINT_RANGE[0] <= setpoint <= SETPOINT_RANGE[1]:
                 raise ValueError("setpoint")
-        if mode == "AUTOMATIC":
+        if mode == AUTOMATIC:
             program = int(body["programs"][0]["number"])
-            if not 0 <= program <= 11:
+            if not PROGRAM_RANGE[0] <= program <= PROGRAM_RANGE[1]:
                 raise ValueError("program")
-        if mode == "BOOST":
+        if mode == BOOST:
             start, _, end = when.partition("/")
-            minutes = (_parse_time(end) - _parse_time(start)).total_seconds() / 60
-            if round(minutes) not in (30, 60, 90):
+            minutes = (
+                _parse_time(end, self.zone) - _parse_time(start, self.zone)
+            ).total_seconds() / 60
+            if round(minutes) not in BOOST_MINUTES:
                 raise ValueError("boost")
             until = self.clock.now() + timedelta(minutes=round(minutes))
         elif when:
-            until = _parse_time(when.rpartition("/")[2])
+            until = _parse_time(when.rpartition("/")[2], self.zone)
         return setpoint, program, until
 
     async def get_measures(self, request: Request) -> Response:
