@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from legrand_async import LegrandClient, _routes
+from legrand_async._extract import Extract
 from legrand_async._routing import PathParam, Route
 from legrand_async.simulator import Simulator, _app
 
@@ -37,8 +38,7 @@ FIRMWARE = Route(
     summary="The firmware version of a plant's gateway (a route made up for this test).",
     idempotent=True,
     params=(PathParam("plant_id"),),
-    response=str,
-    unwrap=("version",),
+    extract=Extract(str, at=("version",)),
     scopes=("comfort.read",),
 )
 #: Step 4 of the recipe: the route's section on its family's page.
@@ -107,7 +107,7 @@ def test_the_simulator_checks_find_the_missing_handler(table: tuple[Route, ...])
         ("smarther", "get_firmware")
     }
     # ... and its handler table: the simulated cloud cannot be built without the handler.
-    with pytest.raises(AttributeError, match="get_firmware"):
+    with pytest.raises(KeyError, match="get_firmware"):
         Simulator.fleet(plants=1)
 
 

@@ -6,15 +6,13 @@ Responses are frozen attrs classes named after the portal's objects; the convert
 ``_smarther_requests.py`` (what is sent); this module is where they are imported from.
 """
 
-from ._smarther_requests import (  # noqa: F401 - the constants: importable here as before
-    BOOST_MINUTES,
-    PROGRAM_RANGE,
-    SETPOINT_RANGE,
-    WIRE_TIME_RANGE,
-    SetStatus,
-    SubscriptionRequest,
-    check_wire_time,
-)
+# the constants: importable from here as before
+from ._smarther_requests import BOOST_MINUTES as BOOST_MINUTES
+from ._smarther_requests import PROGRAM_RANGE as PROGRAM_RANGE
+from ._smarther_requests import SETPOINT_RANGE as SETPOINT_RANGE
+from ._smarther_requests import WIRE_TIME_RANGE as WIRE_TIME_RANGE
+from ._smarther_requests import SetStatus, SubscriptionRequest
+from ._smarther_requests import check_wire_time as check_wire_time
 from ._smarther_status import (
     Capability,
     ChronothermostatStatus,
