@@ -1,11 +1,23 @@
-"""AsyncClosing: ``async with`` for anything with an ``aclose()``."""
+"""AsyncClosing: ``async with`` for anything with an ``aclose()``; the running event loop."""
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Self
 
-__all__ = ["AsyncClosing"]
+import sniffio
+
+__all__ = ["AsyncClosing", "current_loop"]
+
+
+def current_loop() -> object:
+    """The running event loop (asyncio's loop, trio's token): what pooled connections belong to."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    return asyncio.get_running_loop()
 
 
 class AsyncClosing:

@@ -90,3 +90,29 @@ async def test_token_errors_scrub_the_request_id_too(clock: FakeClock) -> None:
         with pytest.raises(TokenServerError) as info:
             await oauth.refresh(RT)
     assert RT not in str(info.value.request_id)
+
+
+def test_an_app_used_in_a_second_event_loop_gets_a_pool_of_its_own(
+    clock: FakeClock, counted: type[CountingTransport]
+) -> None:
+    """An app kept across ``asyncio.run`` calls (a CLI, a script's steps) never sends through
+    connections of a loop that is gone."""
+    import asyncio
+
+    oauth = app(clock)
+    pools: list[object] = []
+
+    async def once() -> None:
+        await oauth.refresh(RT)
+        pools.append(oauth._http)
+
+    asyncio.run(once())
+    asyncio.run(once())
+    assert counted.made == 2
+    assert pools[0] is not pools[1]
+
+    async def close() -> None:
+        await oauth.aclose()
+
+    asyncio.run(close())  # a pool of a loop that is gone is dropped, not awaited in this one
+    assert oauth._http is None

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import httpx
 
 from .._clock import Clock, SystemClock
-from .._closing import AsyncClosing
+from .._closing import AsyncClosing, current_loop
 from .._responses import classification, error_from_exception, server_answer
 from .._secrets import refuse_unsafe_characters, scrub, server_text
 from .._transport.borrowed import Borrowed
@@ -101,19 +101,23 @@ class OAuthApp(AsyncClosing):
         self._timeout = timeout
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
         self._http: httpx.AsyncClient | None = None
+        self._http_loop: object = None  # the event loop the pooled client's connections are in
 
     def _client(self) -> httpx.AsyncClient:
-        """The app's pooled client for token requests (made once; again after ``aclose()``)."""
-        if self._http is None:
+        """The app's pooled client for token requests: made once per event loop (and again
+        after ``aclose()``); one left by an earlier loop is dropped, its connections with it."""
+        loop = current_loop()
+        if self._http is None or self._http_loop is not loop:
             wire = Borrowed(self._transport) if self._transport else httpx.AsyncHTTPTransport()
             stack = build_stack(wire, retry=self._retry, clock=self.clock, rng=self._rng)
             self._http = httpx.AsyncClient(transport=stack, timeout=self._timeout)
+            self._http_loop = loop
         return self._http
 
     async def aclose(self) -> None:
         """Close the app's connections (never a ``transport`` you passed)."""
         http, self._http = self._http, None
-        if http is not None:
+        if http is not None and self._http_loop is current_loop():
             await http.aclose()
 
     def authorization_url(self, state: str | None = None) -> tuple[str, str]:
