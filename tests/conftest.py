@@ -117,3 +117,24 @@ async def client(clock: FakeClock) -> AsyncIterator[LegrandClient]:
     """A client with the default retry policy, no jitter, and the fake clock."""
     async with make_client(clock) as c:
         yield c
+
+
+@pytest_asyncio.fixture
+async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
+    """A client that does not retry, so each status is seen as sent."""
+    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
+        yield client
+
+
+def assert_headers(request: httpx.Request, *, body: object = None) -> None:
+    """The credentials on every request; a JSON body (never form data) on POSTs, and neither a
+    body nor a ``Content-Type`` without one."""
+    assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["Accept"] == "application/json"
+    if body is None:
+        assert request.content == b""
+        assert "Content-Type" not in request.headers
+    else:
+        assert request.headers["Content-Type"] == "application/json"
+        assert json.loads(request.content) == body

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
 
-from legrand_async import CallHomeTicket, LegrandClient, RetryPolicy, errors
+from legrand_async import CallHomeTicket, LegrandClient, errors
 from legrand_async._converters import make_converter, structure
 
-from .conftest import KEY, MODULE, PLANT, TOKEN, FakeClock, load, make_client
+from .conftest import MODULE, PLANT, TOKEN, FakeClock, assert_headers, load
 
 DEVICE = MODULE
 CALL_IN = (
@@ -51,21 +50,6 @@ def unit(ticket: str, plant_id: str = PLANT) -> dict[str, Any]:
             "plant": {"id": plant_id},
         },
     }
-
-
-def assert_headers(request: httpx.Request) -> None:
-    assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
-    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert request.headers["Accept"] == "application/json"
-    assert request.content == b""
-    assert "Content-Type" not in request.headers
-
-
-@pytest_asyncio.fixture
-async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
-    """A client that does not retry, so each status is seen as sent."""
-    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
-        yield client
 
 
 # --- call_home ---------------------------------------------------------------------------
