@@ -32,6 +32,14 @@ CHRONO = (
 
 
 # Building an httpx transport loads the CA bundle (~50 ms): tests share one SSL context.
+#: A webhook URL for subscribe calls, and the path they post to.
+HOOK = "https://example.org/hook"
+SUBSCRIBE = f"/smarther/v2.0/plants/{PLANT}/subscription"
+#: The OAuth server (Azure AD B2C) and the first data call after a sign-in.
+AUTH_HOST = "https://partners-login.eliotbylegrand.com"
+TOKEN_URL = f"{AUTH_HOST}/token"
+PLANTS_URL = f"{BASE}/smarther/v2.0/plants"
+
 _SSL = httpx.create_ssl_context()
 
 
@@ -43,6 +51,15 @@ def wire() -> httpx.AsyncHTTPTransport:
 def load(name: str) -> Any:
     """A fixture payload, parsed."""
     return json.loads((FIXTURES / name).read_text())
+
+
+def ok_status(request: httpx.Request | None = None) -> httpx.Response:
+    """A 200 with the Smarther status fixture (a respx side effect too)."""
+    return httpx.Response(200, json=load("smarther_status.json"))
+
+
+#: The status fixture's bytes, as the wire carries them.
+STATUS_BYTES = ok_status().content
 
 
 async def through_the_stack(request: httpx.Request, response: httpx.Response) -> httpx.Response:
