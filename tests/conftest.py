@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,3 +155,19 @@ def assert_headers(request: httpx.Request, *, body: object = None) -> None:
     else:
         assert request.headers["Content-Type"] == "application/json"
         assert json.loads(request.content) == body
+
+
+async def assert_refused_before_any_request(
+    client: LegrandClient,
+    call: Callable[[LegrandClient], Awaitable[object]],
+    error: type[Exception],
+    answer: Any = None,
+) -> None:
+    """``call(client)`` raises ``error`` with a message and sends nothing (``answer``: the JSON
+    a request would have been answered with)."""
+    with respx.mock(assert_all_called=False) as router:
+        route = router.route().respond(200, json=answer)
+        with pytest.raises(error, match=r"\S"):
+            await call(client)
+        assert route.call_count == 0
+        assert router.calls.call_count == 0

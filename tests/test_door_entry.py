@@ -15,7 +15,15 @@ import respx
 from legrand_async import CallHomeTicket, LegrandClient, errors
 from legrand_async._converters import make_converter, structure
 
-from .conftest import MODULE, PLANT, TOKEN, FakeClock, assert_headers, load
+from .conftest import (
+    MODULE,
+    PLANT,
+    TOKEN,
+    FakeClock,
+    assert_headers,
+    assert_refused_before_any_request,
+    load,
+)
 
 DEVICE = MODULE
 CALL_IN = (
@@ -267,12 +275,7 @@ INVALID: list[tuple[Call, type[Exception]]] = [
 async def test_invalid_arguments_raise_before_any_request(
     client: LegrandClient, call: Call, error: type[Exception]
 ) -> None:
-    with respx.mock(assert_all_called=False) as router:
-        route = router.route().respond(200, json={"audiovideounits": []})
-        with pytest.raises(error, match=r"\S"):
-            await call(client)
-        assert route.call_count == 0
-        assert router.calls.call_count == 0
+    await assert_refused_before_any_request(client, call, error, {"audiovideounits": []})
 
 
 # --- the shared fixture, structured strictly -----------------------------------------------

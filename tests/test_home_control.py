@@ -17,7 +17,7 @@ from legrand_async._converters import make_converter, structure
 from legrand_async._endpoints.home_control import HomeControlAPI
 from legrand_async.models.home_control import ModuleStatuses, Scene, Topology
 
-from .conftest import KEY, TOKEN, FakeClock, assert_headers, load
+from .conftest import KEY, TOKEN, FakeClock, assert_headers, assert_refused_before_any_request, load
 
 HC = "/hc/api/v1.0"
 # Ids as the cloud sends them (tests/fixtures/hc_topology.json): opaque strings, not UUIDs.
@@ -741,12 +741,7 @@ INVALID: list[tuple[Call, type[Exception]]] = [
 async def test_invalid_arguments_raise_before_any_request(
     client: LegrandClient, call: Call, error: type[Exception]
 ) -> None:
-    with respx.mock(assert_all_called=False) as router:
-        route = router.route().respond(200)
-        with pytest.raises(error, match=r"\S"):
-            await call(client)
-        assert route.call_count == 0
-        assert router.calls.call_count == 0
+    await assert_refused_before_any_request(client, call, error)
 
 
 # --- the shared fixtures, structured strictly ------------------------------------------------

@@ -14,7 +14,7 @@ from legrand_async import LegrandClient, SocketPlug, errors
 from legrand_async._converters import make_converter, structure
 from legrand_async._routes import route
 
-from .conftest import KEY, MODULE, PLANT, TOKEN, assert_headers
+from .conftest import KEY, MODULE, PLANT, TOKEN, assert_headers, assert_refused_before_any_request
 
 SOCKETS = f"/multioutlet/plug/energy/addressLocation/plants/{PLANT}/parameter"
 PLUG_ID = "4f1c2a9e-7d3b-4e21-9a6c-0b8d5e3f1a27"
@@ -360,12 +360,7 @@ INVALID: list[tuple[Call, type[Exception]]] = [
 async def test_invalid_arguments_raise_before_any_request(
     client: LegrandClient, call: Call, error: type[Exception]
 ) -> None:
-    with respx.mock(assert_all_called=False) as router:
-        route = router.route().respond(200, json={"plugs": []})
-        with pytest.raises(error, match=r"\S"):
-            await call(client)
-        assert route.call_count == 0
-        assert router.calls.call_count == 0
+    await assert_refused_before_any_request(client, call, error, {"plugs": []})
 
 
 def test_uuid_ids_in_any_case_are_accepted() -> None:
