@@ -1,13 +1,15 @@
 """CONTRIBUTING.md's "Add an endpoint" recipe, done: a harmless route is added to a copy of the
 route table, and every check the suite has finds each part the recipe says to add, until it is
-added. The checks are the suite's own functions (test_route_table, test_generated,
-test_simulator, test_simulator_tables), not copies of them.
+added; "Add an API family" likewise, with a made-up family. The checks are the suite's own
+functions (test_route_table, test_generated, test_simulator, test_simulator_tables), not copies
+of them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import types
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from legrand_async import LegrandClient, _routes
 from legrand_async._extract import Extract
-from legrand_async._routing import PathParam, Route
+from legrand_async._routing import Family, PathParam, Route
 from legrand_async.simulator import Simulator
 
 from . import test_route_table, test_simulator
@@ -116,6 +118,52 @@ def test_the_simulator_checks_find_the_missing_handler(table: tuple[Route, ...])
     # ... and nothing once the family's table has it under the route's name.
     smarther = {**tables["smarther"], "get_firmware": _firmware}
     assert handler_gaps({**tables, "smarther": smarther}, table) == (Counter(), Counter())
+
+
+#: "Add an API family", step 1: the family's entry (everything else is named after its key).
+INTERCOM = Family("intercom", "An intercom (a family made up for this test).")
+RING = Route(
+    family="intercom",
+    name="ring",
+    method="POST",
+    path="/intercom/v1.0/plants/{plant_id}/ring",
+    summary="Ring the intercom of a plant (a route made up for this test).",
+    idempotent=False,
+    params=(PathParam("plant_id"),),
+)
+
+
+def test_a_new_family_is_found_missing_in_each_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    families = {**_routes.FAMILIES, "intercom": INTERCOM}
+    routes = (*_routes.ROUTES, RING)
+    gen = generator()
+    monkeypatch.setattr(gen, "FAMILIES", families)
+    monkeypatch.setattr(gen, "ROUTES", routes)
+    assert (INTERCOM.attribute, INTERCOM.class_name, INTERCOM.models) == (
+        "intercom",
+        "IntercomAPI",
+        "legrand_async.models.intercom",
+    )
+    # Step 2: without its models module the family cannot be generated ...
+    with pytest.raises(ModuleNotFoundError, match=r"legrand_async\.models\.intercom"):
+        gen.render("intercom")
+    # ... and with it, step 3 renders the class and the client's attribute (in the Families
+    # mixin of _endpoints/__init__.py, stale until regenerated).
+    monkeypatch.setitem(sys.modules, INTERCOM.models, types.ModuleType(INTERCOM.models))
+    assert "class IntercomAPI(FamilyBase):" in gen.render("intercom")
+    wiring = gen.render_init()
+    assert "    intercom: IntercomAPI\n" in wiring
+    assert "        self.intercom = IntercomAPI(call)\n" in wiring
+    assert wiring != (ROOT / "legrand_async" / "_endpoints" / "__init__.py").read_text()
+    # Step 6: its docs page is not in PAGES (test_every_family_has_a_page_and_a_client_attribute).
+    assert set(families) - set(PAGES) == {"intercom"}
+    # Step 7: the simulator has no handler table for it (tests/test_simulator_tables.py).
+    tables = Simulator.fleet(plants=1).app.tables
+    assert handler_gaps(tables, routes) == (Counter({("intercom", "ring"): 1}), Counter())
+    assert handler_gaps({**tables, "intercom": {"ring": _firmware}}, routes) == (
+        Counter(),
+        Counter(),
+    )
 
 
 def test_without_the_route_every_check_passes() -> None:
