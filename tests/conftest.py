@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +32,14 @@ CHRONO = (
 
 
 # Building an httpx transport loads the CA bundle (~50 ms): tests share one SSL context.
+#: A webhook URL for subscribe calls, and the path they post to.
+HOOK = "https://example.org/hook"
+SUBSCRIBE = f"/smarther/v2.0/plants/{PLANT}/subscription"
+#: The OAuth server (Azure AD B2C) and the first data call after a sign-in.
+AUTH_HOST = "https://partners-login.eliotbylegrand.com"
+TOKEN_URL = f"{AUTH_HOST}/token"
+PLANTS_URL = f"{BASE}/smarther/v2.0/plants"
+
 _SSL = httpx.create_ssl_context()
 
 
@@ -43,6 +51,15 @@ def wire() -> httpx.AsyncHTTPTransport:
 def load(name: str) -> Any:
     """A fixture payload, parsed."""
     return json.loads((FIXTURES / name).read_text())
+
+
+def ok_status(request: httpx.Request | None = None) -> httpx.Response:
+    """A 200 with the Smarther status fixture (a respx side effect too)."""
+    return httpx.Response(200, json=load("smarther_status.json"))
+
+
+#: The status fixture's bytes, as the wire carries them.
+STATUS_BYTES = ok_status().content
 
 
 async def through_the_stack(request: httpx.Request, response: httpx.Response) -> httpx.Response:
@@ -117,3 +134,40 @@ async def client(clock: FakeClock) -> AsyncIterator[LegrandClient]:
     """A client with the default retry policy, no jitter, and the fake clock."""
     async with make_client(clock) as c:
         yield c
+
+
+@pytest_asyncio.fixture
+async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
+    """A client that does not retry, so each status is seen as sent."""
+    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
+        yield client
+
+
+def assert_headers(request: httpx.Request, *, body: object = None) -> None:
+    """The credentials on every request; a JSON body (never form data) on POSTs, and neither a
+    body nor a ``Content-Type`` without one."""
+    assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["Accept"] == "application/json"
+    if body is None:
+        assert request.content == b""
+        assert "Content-Type" not in request.headers
+    else:
+        assert request.headers["Content-Type"] == "application/json"
+        assert json.loads(request.content) == body
+
+
+async def assert_refused_before_any_request(
+    client: LegrandClient,
+    call: Callable[[LegrandClient], Awaitable[object]],
+    error: type[Exception],
+    answer: Any = None,
+) -> None:
+    """``call(client)`` raises ``error`` with a message and sends nothing (``answer``: the JSON
+    a request would have been answered with)."""
+    with respx.mock(assert_all_called=False) as router:
+        route = router.route().respond(200, json=answer)
+        with pytest.raises(error, match=r"\S"):
+            await call(client)
+        assert route.call_count == 0
+        assert router.calls.call_count == 0

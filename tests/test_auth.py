@@ -49,7 +49,7 @@ from legrand_async import (
 from legrand_async._auth import DEFAULT_SCOPES
 
 from ._auth_sim import FaultyStore
-from .conftest import BASE, KEY, PLANT, FakeClock, wire
+from .conftest import AUTH_HOST, KEY, PLANT, PLANTS_URL, TOKEN_URL, FakeClock, wire
 
 # --------------------------------------------------------------------------------------------
 # Secrets (distinctive, so that a substring check means something) and other constants
@@ -80,9 +80,6 @@ SECRETS = (
     KEY,
 )
 
-AUTH_HOST = "https://partners-login.eliotbylegrand.com"
-TOKEN_URL = f"{AUTH_HOST}/token"
-PLANTS_URL = f"{BASE}/smarther/v2.0/plants"
 PLANTS_BODY = {"plants": [{"id": PLANT, "name": "Casa"}]}
 SECRETS_PAGE = "mysettings.developer.legrand.com/Applications/Owned"
 

@@ -33,9 +33,7 @@ from legrand_async import (
     SetStatus,
 )
 
-from .conftest import KEY, MODULE, PLANT, TOKEN, FakeClock, load
-
-STATUS_BYTES = httpx.Response(200, json=load("smarther_status.json")).content
+from .conftest import KEY, MODULE, PLANT, STATUS_BYTES, TOKEN, FakeClock
 
 
 class Wire(httpx.AsyncBaseTransport):

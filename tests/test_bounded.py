@@ -40,12 +40,11 @@ from legrand_async import (
 )
 from legrand_async._transport.bounded import SLACK
 
-from .conftest import KEY, MODULE, PLANT, TOKEN, FakeClock, load, make_client
+from .conftest import HOOK, KEY, MODULE, PLANT, TOKEN, FakeClock, load, make_client
 
 STATUS = load("smarther_status.json")
 STATUS_BYTES = httpx.Response(200, json=STATUS).content
 SUBSCRIBE_ANSWER = b'{"subscriptionId":"a122e653-53fb-450e-b000-d47659807585"}'
-HOOK = "https://example.org/hook"
 
 
 # --- helpers ---------------------------------------------------------------------------------

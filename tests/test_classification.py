@@ -46,17 +46,13 @@ from .conftest import (
     PLANT,
     TOKEN,
     FakeClock,
-    load,
     make_client,
+    ok_status,
     through_the_stack,
 )
 
 QUOTA = "Out of call volume quota. Quota will be replenished in 02:00:00."
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-def ok() -> httpx.Response:
-    return httpx.Response(200, json=load("smarther_status.json"))
 
 
 # --- the quota text, wherever the body carries it --------------------------------------------
@@ -147,7 +143,7 @@ async def test_clients_sharing_a_limiter_fail_fast_with_the_gateways_error(
 async def test_the_local_daily_count_stays_a_plain_quota_exhausted(
     mock: respx.MockRouter, clock: FakeClock
 ) -> None:
-    mock.get(CHRONO).mock(side_effect=lambda request: ok())
+    mock.get(CHRONO).mock(side_effect=lambda request: ok_status())
     async with make_client(clock, rate_limit=RateLimit(per_day=1)) as client:
         await client.smarther.get_status(PLANT, MODULE)
         with pytest.raises(QuotaExhausted) as info:
@@ -194,7 +190,7 @@ async def test_each_response_is_classified_once(
         side_effect=[
             httpx.Response(429, json={"message": "slow"}, headers={"Retry-After": "3"}),
             httpx.Response(503, json={"message": "down"}),
-            ok(),
+            ok_status(),
         ]
     )
     async with make_client(clock, rate_limit=RateLimit(per_day=None)) as client:
@@ -296,7 +292,7 @@ async def test_no_retry_after_blocks_the_limiter_past_the_cap(
 ) -> None:
     answers = [
         httpx.Response(429, json={"message": "slow down"}, headers={"Retry-After": retry_after}),
-        ok(),
+        ok_status(),
     ]
     route = mock.get(CHRONO).mock(side_effect=answers)
     policy = RetryPolicy(jitter=0, max_retry_after=30, max_attempts=1)

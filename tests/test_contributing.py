@@ -1,22 +1,26 @@
 """CONTRIBUTING.md's "Add an endpoint" recipe, done: a harmless route is added to a copy of the
 route table, and every check the suite has finds each part the recipe says to add, until it is
-added. The checks are the suite's own functions (test_route_table, test_generated,
-test_simulator), not copies of them.
+added; "Add an API family" likewise, with a made-up family. The checks are the suite's own
+functions (test_route_table, test_generated, test_simulator, test_simulator_tables), not copies
+of them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import types
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.responses import JSONResponse, Response
 
 from legrand_async import LegrandClient, _routes
 from legrand_async._extract import Extract
-from legrand_async._routing import PathParam, Route
-from legrand_async.simulator import Simulator, _app
+from legrand_async._routing import Family, PathParam, Route
+from legrand_async.simulator import Simulator
 
 from . import test_route_table, test_simulator
 from .test_generated import ROOT, generator, is_fresh
@@ -28,6 +32,7 @@ from .test_route_table import (
     documentation_problems,
     registry_gaps,
 )
+from .test_simulator_tables import handler_gaps
 
 #: The harmless route: step 1 of the recipe (one entry in ``ROUTES``).
 FIRMWARE = Route(
@@ -58,11 +63,10 @@ version = await client.smarther.get_firmware(plant_id)
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> tuple[Route, ...]:
-    """The route table with FIRMWARE added, where the library and the simulator read it."""
+    """The route table with FIRMWARE added, where the library reads it."""
     routes = (*_routes.ROUTES, FIRMWARE)
     monkeypatch.setattr(_routes, "ROUTES", routes)
     monkeypatch.setitem(_routes._BY_NAME, (FIRMWARE.family, FIRMWARE.name), FIRMWARE)
-    monkeypatch.setattr(_app, "ROUTES", routes)
     return routes
 
 
@@ -106,20 +110,76 @@ def test_the_simulator_checks_find_the_missing_handler(table: tuple[Route, ...])
     assert {(r.family, r.name) for r in table} - set(test_simulator.RECIPES) == {
         ("smarther", "get_firmware")
     }
-    # ... and its handler table: the simulated cloud cannot be built without the handler.
-    with pytest.raises(KeyError, match="get_firmware"):
-        Simulator.fleet(plants=1)
+    # ... and its handler tables (legrand_async/simulator/<family>.py, ``handlers()``): the
+    # coverage check of tests/test_simulator_tables.py finds the handler missing ...
+    tables = Simulator.fleet(plants=1).app.tables
+    missing = Counter({("smarther", "get_firmware"): 1})
+    assert handler_gaps(tables, table) == (missing, Counter())
+    # ... and nothing once the family's table has it under the route's name.
+    smarther = {**tables["smarther"], "get_firmware": _firmware}
+    assert handler_gaps({**tables, "smarther": smarther}, table) == (Counter(), Counter())
+
+
+#: "Add an API family", step 1: the family's entry (everything else is named after its key).
+INTERCOM = Family("intercom", "An intercom (a family made up for this test).")
+RING = Route(
+    family="intercom",
+    name="ring",
+    method="POST",
+    path="/intercom/v1.0/plants/{plant_id}/ring",
+    summary="Ring the intercom of a plant (a route made up for this test).",
+    idempotent=False,
+    params=(PathParam("plant_id"),),
+)
+
+
+def test_a_new_family_is_found_missing_in_each_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    families = {**_routes.FAMILIES, "intercom": INTERCOM}
+    routes = (*_routes.ROUTES, RING)
+    gen = generator()
+    monkeypatch.setattr(gen, "FAMILIES", families)
+    monkeypatch.setattr(gen, "ROUTES", routes)
+    assert (INTERCOM.attribute, INTERCOM.class_name, INTERCOM.models) == (
+        "intercom",
+        "IntercomAPI",
+        "legrand_async.models.intercom",
+    )
+    # Step 2: without its models module the family cannot be generated ...
+    with pytest.raises(ModuleNotFoundError, match=r"legrand_async\.models\.intercom"):
+        gen.render("intercom")
+    # ... and with it, step 3 renders the class and the client's attribute (in the Families
+    # mixin of _endpoints/__init__.py, stale until regenerated).
+    monkeypatch.setitem(sys.modules, INTERCOM.models, types.ModuleType(INTERCOM.models))
+    assert "class IntercomAPI(FamilyBase):" in gen.render("intercom")
+    wiring = gen.render_init()
+    assert "    intercom: IntercomAPI\n" in wiring
+    assert "        self.intercom = IntercomAPI(call)\n" in wiring
+    assert wiring != (ROOT / "legrand_async" / "_endpoints" / "__init__.py").read_text()
+    # Step 6: its docs page is not in PAGES (test_every_family_has_a_page_and_a_client_attribute).
+    assert set(families) - set(PAGES) == {"intercom"}
+    # Step 7: the simulator has no handler table for it (tests/test_simulator_tables.py).
+    tables = Simulator.fleet(plants=1).app.tables
+    assert handler_gaps(tables, routes) == (Counter({("intercom", "ring"): 1}), Counter())
+    assert handler_gaps({**tables, "intercom": {"ring": _firmware}}, routes) == (
+        Counter(),
+        Counter(),
+    )
 
 
 def test_without_the_route_every_check_passes() -> None:
     """The control: the same checks on the real table find nothing."""
     assert registry_gaps(_routes.ROUTES) == (set(), set())
     assert set(test_simulator.RECIPES) == {(r.family, r.name) for r in _routes.ROUTES}
+    assert handler_gaps(Simulator.fleet(plants=1).app.tables) == (Counter(), Counter())
     client = LegrandClient(subscription_key="k", access_token="t")
     for route in _routes.ROUTES:
         api = getattr(client, test_route_table.FAMILIES[route.family].attribute)
         assert coroutine_problems(route, api) == [], route.name
         assert documentation_problems(route) == [], route.name
+
+
+async def _firmware(request: Any) -> Response:  # pragma: no cover - never served
+    return JSONResponse({"version": "1.0"})
 
 
 async def _no_call(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - never awaited

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
 
-from legrand_async import CallHomeTicket, LegrandClient, RetryPolicy, errors
+from legrand_async import CallHomeTicket, LegrandClient, errors
 from legrand_async._converters import make_converter, structure
 
-from .conftest import KEY, MODULE, PLANT, TOKEN, FakeClock, load, make_client
+from .conftest import (
+    MODULE,
+    PLANT,
+    TOKEN,
+    FakeClock,
+    assert_headers,
+    assert_refused_before_any_request,
+    load,
+)
 
 DEVICE = MODULE
 CALL_IN = (
@@ -51,21 +58,6 @@ def unit(ticket: str, plant_id: str = PLANT) -> dict[str, Any]:
             "plant": {"id": plant_id},
         },
     }
-
-
-def assert_headers(request: httpx.Request) -> None:
-    assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
-    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert request.headers["Accept"] == "application/json"
-    assert request.content == b""
-    assert "Content-Type" not in request.headers
-
-
-@pytest_asyncio.fixture
-async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
-    """A client that does not retry, so each status is seen as sent."""
-    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
-        yield client
 
 
 # --- call_home ---------------------------------------------------------------------------
@@ -283,12 +275,7 @@ INVALID: list[tuple[Call, type[Exception]]] = [
 async def test_invalid_arguments_raise_before_any_request(
     client: LegrandClient, call: Call, error: type[Exception]
 ) -> None:
-    with respx.mock(assert_all_called=False) as router:
-        route = router.route().respond(200, json={"audiovideounits": []})
-        with pytest.raises(error, match=r"\S"):
-            await call(client)
-        assert route.call_count == 0
-        assert router.calls.call_count == 0
+    await assert_refused_before_any_request(client, call, error, {"audiovideounits": []})
 
 
 # --- the shared fixture, structured strictly -----------------------------------------------

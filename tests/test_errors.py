@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
 
 import legrand_async
-from legrand_async import LegrandClient, RetryPolicy, SetStatus, errors
+from legrand_async import LegrandClient, SetStatus, errors
 from legrand_async._transport.classify import parse_error_body
 
-from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, make_client
+from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock
 
 SMARTHER_BODIES = {
     400: "Bad request",
@@ -48,13 +46,6 @@ CLASSES = {
     503: errors.ServerError,
     504: errors.ServerError,
 }
-
-
-@pytest_asyncio.fixture
-async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
-    """A client that does not retry, so each status is seen as sent."""
-    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
-        yield client
 
 
 @pytest.mark.parametrize(("status", "message"), sorted(SMARTHER_BODIES.items()))

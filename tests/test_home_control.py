@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
 
-from legrand_async import LegrandClient, ModuleKind, ModuleStatus, RetryPolicy, errors
+from legrand_async import LegrandClient, ModuleKind, ModuleStatus, errors
 from legrand_async._converters import make_converter, structure
 from legrand_async._endpoints.home_control import HomeControlAPI
 from legrand_async.models.home_control import ModuleStatuses, Scene, Topology
 
-from .conftest import KEY, TOKEN, FakeClock, load, make_client
+from .conftest import KEY, TOKEN, FakeClock, assert_headers, assert_refused_before_any_request, load
 
 HC = "/hc/api/v1.0"
 # Ids as the cloud sends them (tests/fixtures/hc_topology.json): opaque strings, not UUIDs.
@@ -95,26 +94,6 @@ PLANT_STATUS = {
 }
 
 SCENES = {"scenes": [{"name": "Good night", "sender": {"plant": {"module": {"id": "scene-1"}}}}]}
-
-
-def assert_headers(request: httpx.Request, *, body: object = None) -> None:
-    """The credentials on every request; a JSON body (never form data) on POSTs."""
-    assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
-    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert request.headers["Accept"] == "application/json"
-    if body is None:
-        assert request.content == b""
-        assert "Content-Type" not in request.headers
-    else:
-        assert request.headers["Content-Type"] == "application/json"
-        assert json.loads(request.content) == body
-
-
-@pytest_asyncio.fixture
-async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
-    """A client that does not retry, so each status is seen as sent."""
-    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
-        yield client
 
 
 # --- list_plants -------------------------------------------------------------------------
@@ -762,12 +741,7 @@ INVALID: list[tuple[Call, type[Exception]]] = [
 async def test_invalid_arguments_raise_before_any_request(
     client: LegrandClient, call: Call, error: type[Exception]
 ) -> None:
-    with respx.mock(assert_all_called=False) as router:
-        route = router.route().respond(200)
-        with pytest.raises(error, match=r"\S"):
-            await call(client)
-        assert route.call_count == 0
-        assert router.calls.call_count == 0
+    await assert_refused_before_any_request(client, call, error)
 
 
 # --- the shared fixtures, structured strictly ------------------------------------------------

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
 
-from legrand_async import LegrandClient, RetryPolicy, SocketPlug, errors
+from legrand_async import LegrandClient, SocketPlug, errors
 from legrand_async._converters import make_converter, structure
 from legrand_async._routes import route
 
-from .conftest import KEY, MODULE, PLANT, TOKEN, FakeClock, make_client
+from .conftest import KEY, MODULE, PLANT, TOKEN, assert_headers, assert_refused_before_any_request
 
 SOCKETS = f"/multioutlet/plug/energy/addressLocation/plants/{PLANT}/parameter"
 PLUG_ID = "4f1c2a9e-7d3b-4e21-9a6c-0b8d5e3f1a27"
@@ -29,24 +28,6 @@ PLUGS = {
 }
 
 Call = Callable[[LegrandClient], Coroutine[Any, Any, object]]
-
-
-def assert_headers(request: httpx.Request, *, body: object = None) -> None:
-    assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
-    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert request.headers["Accept"] == "application/json"
-    if body is None:
-        assert request.content == b""
-    else:
-        assert request.headers["Content-Type"] == "application/json"
-        assert json.loads(request.content) == body
-
-
-@pytest_asyncio.fixture
-async def once(clock: FakeClock) -> AsyncIterator[LegrandClient]:
-    """A client that does not retry, so each status is seen as sent."""
-    async with make_client(clock, RetryPolicy(max_attempts=1)) as client:
-        yield client
 
 
 # --- get_plugs ---------------------------------------------------------------------------
@@ -379,12 +360,7 @@ INVALID: list[tuple[Call, type[Exception]]] = [
 async def test_invalid_arguments_raise_before_any_request(
     client: LegrandClient, call: Call, error: type[Exception]
 ) -> None:
-    with respx.mock(assert_all_called=False) as router:
-        route = router.route().respond(200, json={"plugs": []})
-        with pytest.raises(error, match=r"\S"):
-            await call(client)
-        assert route.call_count == 0
-        assert router.calls.call_count == 0
+    await assert_refused_before_any_request(client, call, error, {"plugs": []})
 
 
 def test_uuid_ids_in_any_case_are_accepted() -> None:

@@ -29,13 +29,13 @@ from legrand_async import (
     MemoryTokenStore,
     OAuth2Auth,
     RateLimit,
-    RetryPolicy,
     Unauthorized,
 )
 
 from .conftest import BASE
 from .test_poller import (
     NO_WAIT,
+    ONE_TRY,
     Clock,
     fleet,
     respx_client,
@@ -167,9 +167,6 @@ class Wire:
 @pytest.fixture
 def fake() -> Clock:
     return Clock()
-
-
-ONE_TRY = RetryPolicy(max_attempts=1)
 
 
 # --------------------------------------------------------------------------------------------

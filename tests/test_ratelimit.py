@@ -39,7 +39,7 @@ from legrand_async import (
     ServerQuotaExhausted,
 )
 
-from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
+from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, ok_status, wire
 
 NOON = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
@@ -865,10 +865,6 @@ async def test_a_store_without_exhaustion_keeps_the_count_only(vclock: VirtualCl
 # --------------------------------------------------------------------------------------------
 # Through the client
 # --------------------------------------------------------------------------------------------
-
-
-def ok_status(request: httpx.Request | None = None) -> httpx.Response:
-    return httpx.Response(200, json=load("smarther_status.json"))
 
 
 def error(status: int, message: str, **kwargs: Any) -> httpx.Response:

@@ -38,19 +38,24 @@ from legrand_async import (
 )
 from legrand_async.errors import APIError, TransportError
 
-from .conftest import BASE, CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, make_client
-
-SUBSCRIBE = f"/smarther/v2.0/plants/{PLANT}/subscription"
-HOOK = "https://example.org/hook"
-SUBSCRIPTION_ID = "a122e653-53fb-450e-b000-d47659807585"
-
-
-def ok_status() -> httpx.Response:
-    return httpx.Response(200, json=load("smarther_status.json"))
+from .conftest import (
+    BASE,
+    CHRONO,
+    HOOK,
+    KEY,
+    MODULE,
+    PLANT,
+    SUBSCRIBE,
+    SUBSCRIPTION,
+    TOKEN,
+    FakeClock,
+    make_client,
+    ok_status,
+)
 
 
 def ok_subscribe() -> httpx.Response:
-    return httpx.Response(201, json={"subscriptionId": SUBSCRIPTION_ID})
+    return httpx.Response(201, json={"subscriptionId": SUBSCRIPTION})
 
 
 def error(status: int, message: str | None = None, **kwargs: Any) -> httpx.Response:
@@ -95,7 +100,7 @@ async def test_retryable_status_retried_on_non_idempotent_route(
 ) -> None:
     # A status answer means the server saw the request and refused it: safe to retry anywhere.
     route = mock.post(SUBSCRIBE).mock(side_effect=[error(code), ok_subscribe()])
-    assert await client.smarther.subscribe(PLANT, HOOK) == SUBSCRIPTION_ID
+    assert await client.smarther.subscribe(PLANT, HOOK) == SUBSCRIPTION
     assert route.call_count == 2
     assert clock.sleeps == [DEFAULT_STATUSES[code] or 0.5]
 
@@ -503,7 +508,7 @@ async def test_connect_error_retried_on_subscribe(
 ) -> None:
     # Nothing reached the server: safe to retry even a non-idempotent route.
     route = mock.post(SUBSCRIBE).mock(side_effect=[httpx.ConnectError, ok_subscribe()])
-    assert await client.smarther.subscribe(PLANT, HOOK) == SUBSCRIPTION_ID
+    assert await client.smarther.subscribe(PLANT, HOOK) == SUBSCRIPTION
     assert route.call_count == 2
     assert clock.sleeps == [0.5]
 
@@ -514,7 +519,7 @@ async def test_connect_timeout_retried_on_subscribe(
     client: LegrandClient, mock: respx.MockRouter, clock: FakeClock, exc: type[Exception]
 ) -> None:
     route = mock.post(SUBSCRIBE).mock(side_effect=[exc, exc, ok_subscribe()])
-    assert await client.smarther.subscribe(PLANT, HOOK) == SUBSCRIPTION_ID
+    assert await client.smarther.subscribe(PLANT, HOOK) == SUBSCRIPTION
     assert route.call_count == 3
     assert clock.sleeps == [0.5, 1.0]
 
@@ -557,10 +562,10 @@ async def test_read_timeout_retried_on_set_status(
 async def test_read_timeout_retried_on_unsubscribe(
     client: LegrandClient, mock: respx.MockRouter, clock: FakeClock
 ) -> None:
-    route = mock.delete(f"{SUBSCRIBE}/{SUBSCRIPTION_ID}").mock(
+    route = mock.delete(f"{SUBSCRIBE}/{SUBSCRIPTION}").mock(
         side_effect=[httpx.ReadTimeout, httpx.Response(200)]
     )
-    await client.smarther.unsubscribe(PLANT, SUBSCRIPTION_ID)
+    await client.smarther.unsubscribe(PLANT, SUBSCRIPTION)
     assert route.call_count == 2
     assert clock.sleeps == [0.5]
 

@@ -33,12 +33,10 @@ from legrand_async import (
 )
 from legrand_async.testing import FakeClock
 
-from .conftest import KEY, MODULE, PLANT, TOKEN, load
+from .conftest import KEY, MODULE, PLANT, STATUS_BYTES, TOKEN
 from .limiter_support import RecordingStore
 
-STATUS_BYTES = httpx.Response(200, json=load("smarther_status.json")).content
 QUOTA = "Out of call volume quota. Quota will be replenished in 02:00:00."
-HOOK = "https://example.org/hook"
 
 
 class Body(httpx.AsyncByteStream):

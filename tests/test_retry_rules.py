@@ -28,15 +28,16 @@ from legrand_async import (
 )
 from legrand_async._transport.classify import CLASSIFICATION, Kind
 
-from .conftest import CHRONO, MODULE, PLANT, FakeClock, load, make_client
-
-SUBSCRIBE = f"/smarther/v2.0/plants/{PLANT}/subscription"
-HOOK = "https://example.org/hook"
-SUBSCRIPTION_ID = "a122e653-53fb-450e-b000-d47659807585"
-
-
-def ok() -> httpx.Response:
-    return httpx.Response(200, json=load("smarther_status.json"))
+from .conftest import (
+    CHRONO,
+    HOOK,
+    MODULE,
+    PLANT,
+    SUBSCRIBE,
+    FakeClock,
+    make_client,
+    ok_status,
+)
 
 
 def error(status: int) -> httpx.Response:
@@ -59,7 +60,7 @@ async def test_tenacity_is_built_only_when_a_retry_is_needed(
         return copy
 
     monkeypatch.setattr(AsyncRetrying, "copy", counting_copy)
-    mock.get(CHRONO).mock(side_effect=[ok() for _ in range(50)] + [error(503), ok()])
+    mock.get(CHRONO).mock(side_effect=[ok_status() for _ in range(50)] + [error(503), ok_status()])
     async with make_client(clock) as client:
         for _ in range(50):
             await client.smarther.get_status(PLANT, MODULE)
@@ -74,7 +75,7 @@ async def test_tenacity_is_built_only_when_a_retry_is_needed(
 async def test_tenacity_sleeps_on_the_clients_clock(
     mock: respx.MockRouter, clock: FakeClock
 ) -> None:
-    mock.get(CHRONO).mock(side_effect=[error(503), error(500), ok()])
+    mock.get(CHRONO).mock(side_effect=[error(503), error(500), ok_status()])
     async with make_client(clock) as client:
         await client.smarther.get_status(PLANT, MODULE)
     assert clock.sleeps == [0.5, 1.0]
@@ -111,7 +112,7 @@ async def test_a_server_wait_shorter_than_the_status_floor_is_raised_to_it(
     mock: respx.MockRouter, clock: FakeClock
 ) -> None:
     busy = httpx.Response(486, json={"message": "busy"}, headers={"Retry-After": "1"})
-    mock.get(CHRONO).mock(side_effect=[busy, ok()])
+    mock.get(CHRONO).mock(side_effect=[busy, ok_status()])
     async with make_client(clock) as client:
         await client.smarther.get_status(PLANT, MODULE)
     assert clock.sleeps == [10.0]
@@ -191,7 +192,7 @@ async def test_a_predicate_sees_the_classification(
             kinds.append(outcome.extensions[CLASSIFICATION].kind)
         return None
 
-    mock.get(CHRONO).mock(side_effect=[httpx.Response(200, content=b"{"), ok()])
+    mock.get(CHRONO).mock(side_effect=[httpx.Response(200, content=b"{"), ok_status()])
     async with make_client(clock, RetryPolicy(retry_if=retry_if)) as client:
         await client.smarther.get_status(PLANT, MODULE)
     assert kinds == [Kind.MALFORMED, Kind.OK]
@@ -205,7 +206,7 @@ async def test_a_tenacity_wait_strategy_replaces_the_backoff(
     mock: respx.MockRouter, clock: FakeClock
 ) -> None:
     policy = RetryPolicy(jitter=0, wait=tenacity.wait_fixed(2) + tenacity.wait_incrementing(1, 1))
-    mock.get(CHRONO).mock(side_effect=[error(503), error(503), error(486), ok()])
+    mock.get(CHRONO).mock(side_effect=[error(503), error(503), error(486), ok_status()])
     async with make_client(clock, policy) as client:
         await client.smarther.get_status(PLANT, MODULE)
     assert clock.sleeps == [3.0, 4.0, 10.0]  # the 486 floor still holds
@@ -217,7 +218,7 @@ async def test_a_wait_strategy_that_says_nan_or_less_than_nothing_waits_nothing(
 ) -> None:
     waits = iter([float("nan"), -3.0])
     policy = RetryPolicy(jitter=0, max_attempts=3, wait=lambda state: next(waits))
-    mock.get(CHRONO).mock(side_effect=[error(503), error(503), ok()])
+    mock.get(CHRONO).mock(side_effect=[error(503), error(503), ok_status()])
     async with make_client(clock, policy) as client:
         await client.smarther.get_status(PLANT, MODULE)
     assert clock.sleeps == [0.0, 0.0]
@@ -247,7 +248,7 @@ async def test_a_tenacity_stop_strategy_ends_retries_sooner(
 async def test_a_2xx_that_is_not_json_is_retried_on_idempotent_routes(
     mock: respx.MockRouter, clock: FakeClock, broken: bytes
 ) -> None:
-    route = mock.get(CHRONO).mock(side_effect=[httpx.Response(200, content=broken), ok()])
+    route = mock.get(CHRONO).mock(side_effect=[httpx.Response(200, content=broken), ok_status()])
     async with make_client(clock) as client:
         status = await client.smarther.get_status(PLANT, MODULE)
         assert client.stats.retries == {"malformed": 1}

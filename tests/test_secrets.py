@@ -30,11 +30,10 @@ from legrand_async import (
 )
 from legrand_async.cli import main
 
-from .conftest import FakeClock, wire
+from .conftest import TOKEN_URL, FakeClock, wire
 from .test_token_answers import EchoingTransport
 
 REDIRECT = "https://app.example.org/callback"
-TOKEN_URL = "https://partners-login.eliotbylegrand.com/token"
 NOW = FakeClock().now()
 
 #: Characters no secret may hold, wherever it goes.

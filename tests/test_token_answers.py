@@ -34,7 +34,7 @@ from legrand_async import (
     TransportError,
 )
 
-from .conftest import BASE, KEY, PLANT, FakeClock, wire
+from .conftest import KEY, PLANT, PLANTS_URL, TOKEN_URL, FakeClock, wire
 
 CLIENT_ID = "client-id-77ab"
 CLIENT_SECRET = "SECRET-client-c0ffee"
@@ -42,9 +42,6 @@ REDIRECT = "https://app.example.org/callback"
 AT1, RT1 = "AT-answers-one-41aa", "RT-answers-one-9b2c"
 AT2, RT2 = "AT-answers-two-77de", "RT-answers-two-3f10"
 CODE = "CODE-answers-5e5e"
-AUTH = "https://partners-login.eliotbylegrand.com"
-TOKEN_URL = f"{AUTH}/token"
-PLANTS_URL = f"{BASE}/smarther/v2.0/plants"
 SECRETS = (CLIENT_SECRET, AT1, RT1, AT2, RT2, CODE, KEY)
 
 

@@ -40,14 +40,12 @@ from legrand_async import (
 )
 from legrand_async._auth import store as store_module
 
-from .conftest import BASE, KEY, PLANT, FakeClock, wire
+from .conftest import KEY, PLANT, PLANTS_URL, TOKEN_URL, FakeClock, wire
 from .disks import fill, mount, read_only_view, tmpfs
 
 AT1, RT1 = "AT-files-one-aa11", "RT-files-one-bb22"
 AT2, RT2 = "AT-files-two-cc33", "RT-files-two-dd44"
 SECRET = "SECRET-files-ee55"
-TOKEN_URL = "https://partners-login.eliotbylegrand.com/token"
-PLANTS_URL = f"{BASE}/smarther/v2.0/plants"
 
 
 def no_secret(text: str) -> None:

@@ -26,11 +26,9 @@ from legrand_async import (
     Token,
 )
 
-from .conftest import BASE, KEY, PLANT, wire
+from .conftest import KEY, PLANT, PLANTS_URL, TOKEN_URL, wire
 from .limiter_support import JumpClock
 
-TOKEN_URL = "https://partners-login.eliotbylegrand.com/token"
-PLANTS_URL = f"{BASE}/smarther/v2.0/plants"
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 

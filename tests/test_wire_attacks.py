@@ -31,11 +31,9 @@ from legrand_async import (
 )
 from legrand_async._transport.bounded import SLACK
 
-from .conftest import MODULE, PLANT, load
+from .conftest import HOOK, MODULE, PLANT, STATUS_BYTES
 from .wire_server import Connection, WireServer, chunk, client_at, head, run_virtual, serve
 
-STATUS_BYTES = httpx.Response(200, json=load("smarther_status.json")).content
-HOOK = "https://example.org/hook"
 TIMEOUT = 5.0
 BACKOFF = 0.5 + 1.0 + 2.0  # the default policy's three waits, without jitter
 

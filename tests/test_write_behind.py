@@ -20,17 +20,13 @@ import respx
 
 from legrand_async import FileQuotaStore, LegrandClient, QuotaExhausted, RateLimit, RetryPolicy
 
-from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, load, wire
+from .conftest import CHRONO, KEY, MODULE, PLANT, TOKEN, FakeClock, ok_status, wire
 from .limiter_support import RecordingStore
 from .test_ratelimit import VirtualClock
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
 TODAY = datetime(2026, 11, 21, tzinfo=UTC)
 QUOTA_403 = "Out of call volume quota. Quota will be replenished in 01:00:00."
-
-
-def ok() -> httpx.Response:
-    return httpx.Response(200, json=load("smarther_status.json"))
 
 
 def client_of(clock: object, rate: RateLimit, **kwargs: object) -> LegrandClient:
@@ -143,7 +139,7 @@ async def test_closing_the_client_writes_the_count(tmp_path: Path, cancelled: bo
     path = tmp_path / "quota.json"
     rate = RateLimit(store=FileQuotaStore(path))
     with respx.mock(assert_all_called=True) as mock:
-        mock.get(CHRONO).mock(return_value=ok())
+        mock.get(CHRONO).mock(return_value=ok_status())
         client = client_of(FakeClock(NOON), rate)
         for _ in range(3):
             await client.smarther.get_status(PLANT, MODULE)
@@ -163,7 +159,7 @@ async def test_asyncio_s_own_cancel_during_the_closing_write_keeps_the_count() -
     store.hold = anyio.Event()
     rate = RateLimit(store=store)
     with respx.mock(assert_all_called=True) as mock:
-        mock.get(CHRONO).mock(return_value=ok())
+        mock.get(CHRONO).mock(return_value=ok_status())
         client = client_of(FakeClock(NOON), rate)
         for _ in range(3):
             await client.smarther.get_status(PLANT, MODULE)
@@ -211,7 +207,7 @@ async def test_a_429_writes_the_count_at_once(tmp_path: Path) -> None:
                 headers={"Retry-After": "1"},
             )
         seen.append(json.loads(path.read_text()))  # the retry: the 429's count is written
-        return ok()
+        return ok_status()
 
     with respx.mock(assert_all_called=True) as mock:
         mock.get(CHRONO).mock(side_effect=answer)
@@ -251,7 +247,7 @@ async def test_a_call_cancelled_before_it_is_sent_is_not_counted() -> None:
     store = RecordingStore()
     rate = RateLimit(store=store, flush_delay=0)
     with respx.mock(assert_all_called=False) as mock:
-        route = mock.get(CHRONO).mock(return_value=ok())
+        route = mock.get(CHRONO).mock(return_value=ok_status())
         async with client_of(FakeClock(NOON), rate) as client:
             store.hold = anyio.Event()
             with anyio.fail_after(5):
@@ -271,7 +267,7 @@ async def test_a_call_cancelled_while_waiting_in_the_limiter_is_not_counted() ->
     clock = VirtualClock(NOON)
     rate = RateLimit(per_second=1, per_day=10, clock=clock)
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.get(CHRONO).mock(return_value=ok())
+        route = mock.get(CHRONO).mock(return_value=ok_status())
         async with clock.running(), client_of(clock, rate) as client:
             await client.smarther.get_status(PLANT, MODULE)
             with anyio.move_on_after(5):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..models.smarther import PROGRAM_RANGE, SETPOINT_RANGE, Function, Mode
+from ..models._smarther_requests import PROGRAM_RANGE, SETPOINT_RANGE
+from ..models.smarther import Function, Mode
 from ._fleet import BOOST, MANUAL, Thermostat, wire
 from .smarther import Smarther
 

@@ -11,14 +11,8 @@ from starlette.responses import JSONResponse, Response
 
 from .._clock import Clock
 from .._plants import CLOUD_PLANT_PREFIX
-from ..models.smarther import (
-    BOOST_MINUTES,
-    PROGRAM_RANGE,
-    SETPOINT_RANGE,
-    Function,
-    LoadState,
-    Mode,
-)
+from ..models._smarther_requests import BOOST_MINUTES, PROGRAM_RANGE, SETPOINT_RANGE
+from ..models.smarther import Function, LoadState, Mode
 from ._deliveries import Deliveries
 from ._fleet import AUTOMATIC, BOOST, MANUAL, Fleet, Thermostat, wire
 from ._wire import Handler, error, json_object
