@@ -411,5 +411,8 @@ async def test_end_to_end_400_stalled_uploads_are_bounded_and_all_answered() -> 
                 await anyio.sleep(0.01)
     assert most <= 1024 * 1024
     assert sorted(set(answers)) == [b"408", b"503"]
-    assert answers.count(b"408") <= 128  # 1 MiB / 8 KiB
+    # When the first 503 went out, uploads of at most 8 KiB each held nearly 1 MiB: at least 127
+    # were being read, and each got its 408 (more can, when a loaded sender's 8 KiB arrive in
+    # parts or uploads start after others' deadlines: the bound is on bytes, checked above)
+    assert answers.count(b"408") >= 1024 * 1024 // (8 * 1024) - 1
     assert (receiver.buffered, receiver.rejected) == (0, 400)
