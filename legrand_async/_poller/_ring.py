@@ -16,7 +16,7 @@ import attrs
 
 from .. import _checks
 from .._clock import Clock
-from .._transport.ratelimit import RateLimit
+from .._transport.ratelimit import Limits
 from ..errors import LegrandError
 from . import _arguments
 from ._outcomes import Outcome, Tally, Verdict, run_all
@@ -63,7 +63,7 @@ class _BasePoller(Generic[T, V, C]):
         targets: list[T],
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         interval: float | None,
         reserve: float,
         concurrency: int | None,
@@ -387,7 +387,7 @@ class Poller(_BasePoller[T, V, Change[T, V]]):
         targets: Iterable[T],
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         interval: float | None = None,
         reserve: float = 0.2,
         concurrency: int | None = None,

@@ -13,7 +13,7 @@ import attrs
 from .. import _checks
 from .._clock import Clock
 from .._endpoints.smarther import SmartherAPI
-from .._transport.ratelimit import RateLimit
+from .._transport.ratelimit import Limits
 from ..models.smarther import ChronothermostatStatus
 from . import _arguments
 from ._discovery import LISTING, TOPOLOGY, Discovery, Plan, module_id, plant_id
@@ -94,7 +94,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         targets: Iterable[Target] | None = None,
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         interval: float | None = None,
         reserve: float = 0.2,
         concurrency: int | None = None,

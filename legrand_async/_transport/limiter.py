@@ -255,8 +255,10 @@ class RateLimit:
     async def _give_back(self, taken: Taken) -> None:
         """Give back a slot whose call is not sent (another limiter of a chain refused)."""
         self._refund(taken.charge, taken.mono)
-        if self._shared is not None:
+        if self._shared is not None:  # the count at once (not with the next call), the pace slot
             await self._shared.give_back(taken.pace)
+            with suppress(QuotaStoreUnavailable):
+                await self._shared.decide(self.now(), take=False)
 
     async def _take_a_slot(self, clock: Clock, deadline: float) -> tuple[float, Charge]:
         while True:
