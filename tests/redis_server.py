@@ -11,10 +11,13 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
+import redis.asyncio as redis
 
 
 def free_port() -> int:
@@ -101,3 +104,13 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def new_key(prefix: str = "legrand:test") -> str:
     return f"{prefix}:{uuid.uuid4().hex}"
+
+
+@pytest_asyncio.fixture
+async def r(redis_server: RedisServer) -> AsyncIterator[Any]:
+    """A ``redis.asyncio.Redis`` on the module's server."""
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -3,12 +3,9 @@ each or through none; a 429 pauses the paced limiters, a 403 marks the daily one
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-import redis.asyncio as redis
 
 from legrand_async import LegrandClient, QuotaExhausted, RateLimit, ServerQuotaExhausted
 from legrand_async._transport.ratelimit import RateLimits
@@ -16,9 +13,9 @@ from legrand_async.redis import RedisQuotaStore
 from legrand_async.simulator import Simulator
 from legrand_async.testing import FakeClock, signed_in_client
 
-from .redis_server import RedisServer, new_key, redis_server
+from .redis_server import new_key, r, redis_server
 
-__all__ = ["redis_server"]
+__all__ = ["r", "redis_server"]
 
 
 def sim_and_clock(**limits: Any) -> tuple[Simulator, FakeClock]:
@@ -83,15 +80,6 @@ def test_the_sequence_is_checked() -> None:
         LegrandClient("k", rate_limit=[])
     one = RateLimit()
     assert LegrandClient("k", rate_limit=[one]).rate_limit is one
-
-
-@pytest_asyncio.fixture
-async def r(redis_server: RedisServer) -> AsyncIterator[Any]:
-    client = redis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.asyncio

@@ -4,13 +4,11 @@ one budget exactly; a lost answer, a Redis that lost its data, a Redis that is d
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import pytest
-import pytest_asyncio
 import redis.asyncio as redis
 
 from legrand_async import QuotaExhausted, QuotaStoreUnavailable, RateLimit, ServerQuotaExhausted
@@ -18,23 +16,14 @@ from legrand_async._transport.deciding import Ask, Verdict
 from legrand_async.redis import RedisQuotaStore
 
 from .conftest import FakeClock
-from .redis_server import RedisServer, free_port, new_key, own_redis_server, redis_server
+from .redis_server import RedisServer, free_port, new_key, own_redis_server, r, redis_server
 
-__all__ = ["own_redis_server", "redis_server"]
+__all__ = ["own_redis_server", "r", "redis_server"]
 
 #: Noon of the real day: redis expires keys on its own (real) clock, so the fake wall clock
 #: the day is read from must not be in the past of it by days.
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 NOON = TODAY + timedelta(hours=12)
-
-
-@pytest_asyncio.fixture
-async def r(redis_server: RedisServer) -> AsyncIterator[Any]:
-    client = redis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def limiter(r: Any, key: str, clock: FakeClock, **kwargs: Any) -> RateLimit:
