@@ -18,5 +18,6 @@ itself, it uses the ``redis.asyncio.Redis`` you hand it::
 from __future__ import annotations
 
 from ._redis.quota import RedisQuotaStore
+from ._redis.token import RedisTokenStore
 
-__all__ = ["RedisQuotaStore"]
+__all__ = ["RedisQuotaStore", "RedisTokenStore"]
