@@ -186,6 +186,7 @@ class LegrandClient:
         reserve: float = 0.2,
         concurrency: int | None = None,
         discovery_interval: float = DISCOVERY_INTERVAL,
+        share: float = 1.0,
     ) -> ThermostatPoller:
         """Poll Smarther thermostats; an async iterator of :class:`StatusChange`.
 
@@ -197,8 +198,10 @@ class LegrandClient:
         ``interval`` (seconds between two reads of a thermostat) defaults to what the daily quota
         allows: the calls left today but ``reserve`` of the day's quota, spread evenly over the
         time to the reset, never faster than the per-second limit; an explicit ``interval`` is a
-        floor the budget stretches, so the reserve always holds. Errors are counted in
-        ``.errors`` and polling goes on; see :mod:`legrand_async._poller`. ::
+        floor the budget stretches, so the reserve always holds. ``share`` (0 to 1) is this
+        poller's part of that budget, for a fleet of workers on one shared quota each polling
+        part of the targets (``1 / workers``, or its targets / all targets). Errors are counted
+        in ``.errors`` and polling goes on; see :mod:`legrand_async._poller`. ::
 
             async with client.poll_thermostats() as poller:
                 async for change in poller:
@@ -214,6 +217,7 @@ class LegrandClient:
             concurrency=concurrency,
             discovery_interval=discovery_interval,
             attempts=self._attempts,
+            share=share,
         )
 
     def poll(
@@ -225,11 +229,12 @@ class LegrandClient:
         reserve: float = 0.2,
         key: Callable[[V], object] | None = None,
         concurrency: int | None = None,
+        share: float = 1.0,
     ) -> Poller[T, V]:
         """Poll ``fetch(target)`` for every target; an async iterator of :class:`Change`.
 
-        The same machinery as :meth:`poll_thermostats` for any status coroutine: values
-        compare with ``key(value)`` if given, else ``==``. ::
+        The same machinery as :meth:`poll_thermostats` for any status coroutine (``share``
+        included): values compare with ``key(value)`` if given, else ``==``. ::
 
             plants = [plant.id for plant in await client.home_control.list_plants()]
             async for change in client.poll(client.home_control.get_plant_status, plants):
@@ -245,6 +250,7 @@ class LegrandClient:
             concurrency=concurrency,
             key=key,
             attempts=self._attempts,
+            share=share,
         )
 
     async def aclose(self) -> None:

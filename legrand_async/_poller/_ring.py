@@ -69,6 +69,7 @@ class _BasePoller(Generic[T, V, C]):
         concurrency: int | None,
         key: Callable[[V], object] | None,
         attempts: int = ATTEMPTS,
+        share: float = 1.0,
     ) -> None:
         if not callable(fetch):
             raise TypeError(f"fetch must be a coroutine function, got {type(fetch).__name__}")
@@ -76,6 +77,7 @@ class _BasePoller(Generic[T, V, C]):
             raise TypeError(f"key must be callable or None, got {type(key).__name__}")
         self._explicit = None if interval is None else _checks.positive("interval", interval)
         self._reserve = _checks.real("reserve", reserve, minimum=0, maximum=1, below=True)
+        self._share = _checks.real("share", share, minimum=0, maximum=1, above=True)
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY
             if rate_limit is not None and rate_limit.max_concurrency:
@@ -252,6 +254,7 @@ class _BasePoller(Generic[T, V, C]):
             explicit=self._explicit,
             reserve=self._reserve,
             attempts=self._attempts,
+            share=self._share,
         )
         if p.interval is not None:
             self._interval = p.interval
@@ -393,6 +396,7 @@ class Poller(_BasePoller[T, V, Change[T, V]]):
         concurrency: int | None = None,
         key: Callable[[V], object] | None = None,
         attempts: int = ATTEMPTS,
+        share: float = 1.0,
     ) -> None:
         super().__init__(
             fetch,
@@ -404,6 +408,7 @@ class Poller(_BasePoller[T, V, Change[T, V]]):
             concurrency=concurrency,
             key=key,
             attempts=attempts,
+            share=share,
         )
 
     def _change(self, target: T, previous: V | None, current: V) -> Change[T, V]:

@@ -100,6 +100,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
         concurrency: int | None = None,
         discovery_interval: float = DISCOVERY_INTERVAL,
         attempts: int = ATTEMPTS,
+        share: float = 1.0,
     ) -> None:
         every = _checks.positive("discovery_interval", discovery_interval)
         pairs: list[Target] = []
@@ -122,6 +123,7 @@ class ThermostatPoller(_BasePoller[Target, ChronothermostatStatus, StatusChange]
             concurrency=concurrency,
             key=thermostat_state,
             attempts=attempts,
+            share=share,
         )
 
     @property
