@@ -8,8 +8,8 @@ itself a day after the daily window it counts ends (or after a 403's "spent unti
 ``end``    its end
 ``sum``    the writers' own calls (``w:<writer>``) added up
 ``base``   the highest count a writer brought back, plus the calls since (after a data loss)
-``tat``    when the next call may start (ms, Redis's clock): the pace
-``pause``  the end of a 429's pause (ms, Redis's clock)
+``tat``    when the next call may start (µs, Redis's clock): the pace
+``pause``  the end of a 429's pause (µs, Redis's clock)
 ``spent``  a 403's "spent until" (ms, the askers' wall clock)
 ``w:<id>`` one limiter's own calls of the day
 =========  ===================================================================================
@@ -35,7 +35,7 @@ _SKEW_MS = int(STORE_SKEW.total_seconds() * 1000)
 
 _CLOCK = """
 local t = redis.call('TIME')
-local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
 DECIDE = (
@@ -46,7 +46,7 @@ local writer = 'w:' .. ARGV[1]
 local own, day = tonumber(ARGV[2]), tonumber(ARGV[3])
 local day_end, now = tonumber(ARGV[4]), tonumber(ARGV[5])
 local per_day, interval, floor = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local take, skew = ARGV[9] == '1', tonumber(ARGV[10])
+local take, skew, horizon = ARGV[9] == '1', tonumber(ARGV[10]), tonumber(ARGV[11])
 local h = redis.call('HMGET', k, 'day', 'end', 'sum', 'base', 'tat', 'pause', 'spent')
 local kday, kend = tonumber(h[1]), tonumber(h[2])
 local sum, base = tonumber(h[3]) or 0, tonumber(h[4]) or 0
@@ -78,14 +78,15 @@ if take then
     verdict = 'full'
   else
     wait = math.max(pause - clock, 0)
-    if interval > 0 and tat - clock > wait then wait = tat - clock end
-    if wait > 0 then
-      verdict = 'wait'
+    local ahead = 0
+    if interval > 0 and tat > clock then ahead = tat - clock end
+    if wait > 0 or ahead > horizon then
+      verdict, wait = 'wait', math.max(wait, ahead - horizon)
     else
-      verdict = 'granted'
+      verdict, wait = 'granted', ahead
       sum, base, prev = sum + 1, base + 1, prev + 1
       used = math.max(sum, base)
-      if interval > 0 then tat = clock + interval; slot = tat end
+      if interval > 0 then tat = math.max(tat, clock) + interval; slot = tat end
     end
   end
 end
@@ -103,7 +104,7 @@ if till > (tonumber(redis.call('HGET', k, 'pause')) or 0) then
   redis.call('HSET', k, 'pause', till)
 end
 if redis.call('PTTL', k) < 0 then
-  redis.call('PEXPIRE', k, tonumber(ARGV[1]) + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', k, math.floor(tonumber(ARGV[1]) / 1000) + tonumber(ARGV[2]))
 end
 return 1
 """
@@ -186,10 +187,11 @@ class RedisQuotaStore:
             _ms(ask.day_end),
             _ms(ask.now),
             -1 if ask.per_day is None else ask.per_day,
-            round(ask.interval * 1000),
+            round(ask.interval * 1e6),
             ask.floor,
             1 if ask.take else 0,
             _SKEW_MS,
+            round(ask.horizon * 1e6),
         ]
         reply = await self._decide(keys=[self.key], args=args)
         verdict, used, day, wait, spent, slot, before = reply
@@ -197,13 +199,13 @@ class RedisQuotaStore:
             verdict=Verdict(_text(verdict)),
             used=int(used),
             day=_instant(int(day)),
-            wait=int(wait) / 1000,
+            wait=int(wait) / 1e6,
             spent_until=_instant(int(spent)) if int(spent) > 0 else None,
             pace=(int(slot), int(before)) if int(slot) else None,
         )
 
     async def pause(self, seconds: float) -> None:
-        await self._pause(keys=[self.key], args=[max(1, round(seconds * 1000)), _SKEW_MS])
+        await self._pause(keys=[self.key], args=[max(1, round(seconds * 1e6)), _SKEW_MS])
 
     async def exhaust(self, until: datetime) -> None:
         await self._exhaust(keys=[self.key], args=[_ms(until), _SKEW_MS])

@@ -45,7 +45,10 @@ class Ask:
     ``day``/``day_end``: the daily window the asking clock is in (aware UTC); ``now`` that
     clock's time; ``own`` this writer's calls counted in ``day`` so far (absolute); ``floor``
     the highest count of ``day`` it has heard from the store (0 if none); ``interval`` seconds
-    between two starts (0: no pace); ``take``: False only reads.
+    between two starts (0: no pace); ``horizon`` how far ahead (seconds) a start may be
+    booked: a slot of the pace that comes within it is granted at once, with ``wait`` the
+    time to it (the starts keep to the store's schedule, however late the askers wake);
+    ``take``: False only reads.
     """
 
     writer: str
@@ -57,13 +60,15 @@ class Ask:
     interval: float
     floor: int
     take: bool = True
+    horizon: float = 0.0
 
 
 @attrs.frozen
 class Decision:
     """The store's answer: ``used`` calls in ``day`` (the store's day, which may be newer than
-    the ask's), ``wait`` seconds to wait (WAIT), ``spent_until`` (SPENT, or a mark it holds),
-    ``pace`` what a give-back needs (the start slot taken, and the one before it)."""
+    the ask's), ``wait`` seconds to wait (WAIT: then ask again; GRANTED: then send),
+    ``spent_until`` (SPENT, or a mark it holds), ``pace`` what a give-back needs (the pace's
+    next start after this one, and the one before it)."""
 
     verdict: Verdict
     used: int

@@ -32,7 +32,7 @@ __all__ = ["SharedFileQuotaStore", "decide"]
 _SKEW_MS = int(STORE_SKEW.total_seconds() * 1000)
 #: A pace or pause further ahead of the monotonic clock than any pause (an hour) and pace
 #: could set was written before the host rebooted (its clock started again): it is dropped.
-_STALE_MS = 2 * 3600 * 1000
+_STALE_US = 2 * 3600 * 10**6
 
 
 def _ms(when: datetime) -> int:
@@ -41,11 +41,11 @@ def _ms(when: datetime) -> int:
 
 def decide(record: dict[str, Any], ask: Ask, clock: int) -> tuple[dict[str, Any], Decision]:
     """The Redis script's decision (see ``_redis/quota.py``), on a record of the same fields;
-    ``clock`` is the pace's clock in ms. Returns the new record and the decision."""
+    ``clock`` is the pace's clock in µs. Returns the new record and the decision."""
     day, now, writer = _ms(ask.day), _ms(ask.now), "w:" + ask.writer
     kday, kend = record.get("day"), record.get("end")
     tat, pause, spent = record.get("tat", 0), record.get("pause", 0), record.get("spent", 0)
-    if tat - clock > _STALE_MS or pause - clock > _STALE_MS:  # the host rebooted: a new clock
+    if tat - clock > _STALE_US or pause - clock > _STALE_US:  # the host rebooted: a new clock
         tat = pause = 0
     mine = True
     if kday is None or kday < day or kday - now > _SKEW_MS:
@@ -63,7 +63,7 @@ def decide(record: dict[str, Any], ask: Ask, clock: int) -> tuple[dict[str, Any]
             prev = ask.own
         base = max(base, ask.floor)
     used, verdict, wait, slot, before = max(total, base), Verdict.PEEK, 0, 0, tat
-    interval = round(ask.interval * 1000)
+    interval = round(ask.interval * 1e6)
     if ask.take:
         if spent > now:
             verdict = Verdict.SPENT
@@ -71,22 +71,22 @@ def decide(record: dict[str, Any], ask: Ask, clock: int) -> tuple[dict[str, Any]
             verdict = Verdict.FULL
         else:
             wait = max(pause - clock, 0)
-            if interval > 0:
-                wait = max(wait, tat - clock)
-            if wait > 0:
-                verdict = Verdict.WAIT
+            ahead = tat - clock if interval > 0 and tat > clock else 0
+            horizon = round(ask.horizon * 1e6)
+            if wait > 0 or ahead > horizon:
+                verdict, wait = Verdict.WAIT, max(wait, ahead - horizon)
             else:
-                verdict = Verdict.GRANTED
+                verdict, wait = Verdict.GRANTED, ahead
                 total, base, prev = total + 1, base + 1, prev + 1
                 used = max(total, base)
                 if interval > 0:
-                    tat = slot = clock + interval
+                    tat = slot = max(tat, clock) + interval
     record.update(sum=total, base=base, tat=tat, **{writer: prev})
     decision = Decision(
         verdict=verdict,
         used=used,
         day=datetime.fromtimestamp(kday / 1000, ask.day.tzinfo),
-        wait=wait / 1000,
+        wait=wait / 1e6,
         spent_until=datetime.fromtimestamp(spent / 1000, ask.day.tzinfo) if spent > 0 else None,
         pace=(slot, before) if slot else None,
     )
@@ -94,7 +94,7 @@ def decide(record: dict[str, Any], ask: Ask, clock: int) -> tuple[dict[str, Any]
 
 
 def _clock() -> int:
-    return round(time.monotonic() * 1000)
+    return time.monotonic_ns() // 1000
 
 
 class SharedFileQuotaStore(FileQuotaStore):
@@ -169,7 +169,7 @@ def _decide_in(record: dict[str, Any], ask: Ask) -> tuple[dict[str, Any], Decisi
 
 
 def _pause_in(record: dict[str, Any], seconds: float) -> tuple[dict[str, Any], None]:
-    record["pause"] = max(record.get("pause", 0), _clock() + max(1, round(seconds * 1000)))
+    record["pause"] = max(record.get("pause", 0), _clock() + max(1, round(seconds * 1e6)))
     return record, None
 
 

@@ -22,7 +22,7 @@ from ..errors import QuotaExhausted, QuotaStoreUnavailable, ServerQuotaExhausted
 from .day_count import MAX_EXHAUSTION, Charge, DayCount
 from .day_window import later, utc, window_start
 from .deciding import DecidingQuotaStore, Verdict
-from .limit_checks import clock_like, reset_time
+from .limit_checks import clock_like, reset_time, spent
 from .quota_store import QuotaStore
 from .quota_sync import QuotaSync
 from .shared_limit import SharedDecisions
@@ -207,8 +207,7 @@ class RateLimit:
         clock = self._now_clock
         deadline = clock.monotonic() + self.max_wait  # bounds the whole wait, queue included
         if self._shared is not None:
-            async with self._lock:
-                return await self._decided(clock, deadline)
+            return await self._booked(clock, deadline)
         try:
             async with self._lock:  # FIFO: waiters are served in the order they came
                 if self._sync is not None and not self._sync.loaded:
@@ -227,8 +226,26 @@ class RateLimit:
                 raise
         return Taken(charge, mono)
 
-    async def _decided(self, clock: Clock, deadline: float) -> Taken:
-        """A slot the deciding store gives (the caller holds the lock)."""
+    async def _booked(self, clock: Clock, deadline: float) -> Taken:
+        """A slot the deciding store gives, at the start it booked: the lock is let go
+        meanwhile, so the limiter's next callers book the next starts (a queue in the store
+        that late wake-ups do not slow down)."""
+        while True:
+            async with self._lock:
+                taken, wait = await self._decided(clock, deadline)
+            if wait <= 0:
+                return taken
+            try:
+                await clock.sleep(wait)
+            except BaseException:  # cancelled: not sent, given back
+                self._refund(taken.charge, taken.mono)
+                raise
+            if self._paused_until <= clock.monotonic():
+                return taken
+            await self._give_back(taken)  # a 429 came meanwhile: wait for its end
+
+    async def _decided(self, clock: Clock, deadline: float) -> tuple[Taken, float]:
+        """A slot the deciding store gives, and the wait to its start (the lock is held)."""
         shared = self._shared
         assert shared is not None
         while True:
@@ -236,13 +253,15 @@ class RateLimit:
             shown = self._unless_spent(now)
             wait = self._paused_until - mono  # a 429 this process heard: no need to ask
             if wait <= 0:
-                decision = await shared.decide(now)
+                # A start of the pace within a second (and the wait allowed) is booked at once.
+                horizon = min(1.0, max(0.0, deadline - mono))
+                decision = await shared.decide(now, horizon=horizon)
                 if decision is None:  # unavailable, and asked to go on in memory
                     mono, charge = await self._take_a_slot(clock, deadline)
-                    return Taken(charge, mono)
+                    return Taken(charge, mono), 0.0
                 if decision.verdict is Verdict.GRANTED:
                     charge = self._days.charge(self._days.shown(now))
-                    return Taken(charge, mono, decision.pace)
+                    return Taken(charge, mono, decision.pace), decision.wait
                 if decision.verdict is Verdict.SPENT:
                     raise self._spent(decision.spent_until or self._days.newest_end)
                 if decision.verdict is Verdict.FULL:
@@ -315,28 +334,9 @@ class RateLimit:
         )
 
     def _spent(self, until: datetime) -> ServerQuotaExhausted:
-        """The gateway's word that the day is spent until ``until``: its answer's error again,
-        ``attempts`` 0 (nothing is sent); a bare 403 when the mark came from the store."""
-        when = until.isoformat(timespec="seconds")
+        """The gateway's word that the day is spent until ``until`` (see :func:`spent`)."""
         answer = self._answer
-        if answer is None or answer[0] != until:
-            return ServerQuotaExhausted(
-                f"call quota spent until {when}, as the gateway said before this process started",
-                resets_at=until,
-                status_code=403,
-                attempts=0,
-            )
-        said = answer[1]
-        return ServerQuotaExhausted(
-            f"call quota spent until {when}, as the gateway said ({said.message})",
-            resets_at=until,
-            status_code=said.status_code,
-            code=said.code,
-            request_id=said.request_id,
-            body=said.body,
-            attempts=0,
-            retry_after=said.retry_after,
-        )
+        return spent(until, answer[1] if answer is not None and answer[0] == until else None)
 
     async def load(self) -> None:
         """Read the store, once: today's count and any "spent until" it kept."""
