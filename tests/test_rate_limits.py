@@ -94,3 +94,18 @@ async def test_on_redis_a_refused_call_gives_its_pace_slot_back(r: Any) -> None:
         await limits.acquire()
     assert await r.hget(app_key, "tat") == before  # the pace slot the refused call took is back
     assert int(await r.hget(user_key, "sum")) == 1
+
+
+@pytest.mark.asyncio
+async def test_on_redis_a_refused_call_gives_its_count_back_at_once(r: Any) -> None:
+    user_key = new_key()
+    user = RateLimit(per_day=10, store=RedisQuotaStore(r, user_key))
+    app = RateLimit(per_second=1, per_day=None, max_wait=0)
+    limits = RateLimits([user, app])
+    await limits.acquire()
+    with pytest.raises(QuotaExhausted):
+        await limits.acquire()  # the app refuses: the user's second call is given back
+    assert int(await r.hget(user_key, "sum")) == 1
+    assert user.snapshot().used_today == 1
+    await user.acquire()  # the count it heard (2) does not bring the given-back call back
+    assert int(await r.hget(user_key, "sum")) == 2

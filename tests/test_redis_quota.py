@@ -117,6 +117,11 @@ async def test_an_answer_lost_on_the_way_is_given_back_by_the_next_call(r: Any) 
     await limit.acquire()  # sends its own count (1): the store gives the lost call back
     assert int(await r.hget(key, "sum")) == 2
     assert limit.snapshot().used_today == 2
+    # Lost again, and no call follows: closing the client (a flush) sets the store right.
+    await store.decide(shared.ask(clock.now(), take=True))
+    shared._settle = True  # what a decide whose answer never came leaves behind
+    await limit.flush()
+    assert int(await r.hget(key, "sum")) == 2
 
 
 @pytest.mark.asyncio

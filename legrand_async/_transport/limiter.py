@@ -274,10 +274,9 @@ class RateLimit:
     async def _give_back(self, taken: Taken) -> None:
         """Give back a slot whose call is not sent (another limiter of a chain refused)."""
         self._refund(taken.charge, taken.mono)
-        if self._shared is not None:  # the count at once (not with the next call), the pace slot
+        if self._shared is not None:  # the pace slot, and the count at once (a flush)
             await self._shared.give_back(taken.pace)
-            with suppress(QuotaStoreUnavailable):
-                await self._shared.decide(self.now(), take=False)
+            await self._shared.flush(self.now)
 
     async def _take_a_slot(self, clock: Clock, deadline: float) -> tuple[float, Charge]:
         while True:
@@ -318,6 +317,8 @@ class RateLimit:
 
     def _refund(self, charge: Charge, mono: float) -> None:
         self._days.refund(charge)
+        if self._shared is not None:
+            self._shared.refunded(charge.newest)
         if mono in self._starts:
             self._starts.remove(mono)
         self._changed()
@@ -359,7 +360,7 @@ class RateLimit:
         task keeps the count.
         """
         if self._shared is not None:
-            await self._shared.flush()
+            await self._shared.flush(self.now)
         if self._sync is not None:
             await self._sync.flush()
 

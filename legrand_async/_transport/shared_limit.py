@@ -67,6 +67,7 @@ class SharedDecisions:
             else "the limiter goes on with its in-memory limits",
         )
         self.loaded = False
+        self._settle = False  # the store may count a call this limiter did not make
 
     @property
     def error(self) -> Exception | None:
@@ -101,9 +102,11 @@ class SharedDecisions:
         if not await self.send_marks():
             return None
         ask = attrs.evolve(self.ask(now, take=take), horizon=horizon)
+        self._settle = True  # until the answer comes: a lost one may have counted a call
         decision = await self._call("decide on a call with", lambda: self.store.decide(ask))
         if decision is None:
             return None
+        self._settle = False
         self._take_up(decision, now, granted=decision.verdict is Verdict.GRANTED)
         return decision
 
@@ -118,6 +121,14 @@ class SharedDecisions:
             self._heard = (decision.day, max(decision.used, heard))
         days.adopt_spent(decision.spent_until, now)
         self.loaded = True
+
+    def refunded(self, day: datetime) -> None:
+        """A call of ``day`` was given back: the store hears it with the next question (the
+        highest count heard drops by it, or it would bring the call back)."""
+        heard_day, heard = self._heard
+        if heard_day == day:
+            self._heard = (day, max(0, heard - 1))
+        self._settle = True
 
     def pause(self, seconds: float) -> None:
         self._pause = max(self._pause, seconds)
@@ -145,14 +156,13 @@ class SharedDecisions:
             self._spent = None
         return True
 
-    async def flush(self) -> None:
-        """Send the pending marks, whatever cancels the caller; never raises for the store."""
-        if self.pending:
+    async def flush(self, now: Callable[[], datetime]) -> None:
+        """Send the pending marks, and this limiter's own count if the store may hold another
+        (an answer lost, a call given back), whatever cancels the caller; never raises for
+        the store."""
+        if self.pending or self._settle:
             with suppress(QuotaStoreUnavailable):  # kept for the next call; logged already
-                await to_the_end(self._send_quietly)
-
-    async def _send_quietly(self) -> None:
-        await self.send_marks()
+                await to_the_end(lambda: self.decide(now(), take=False))
 
     async def give_back(self, pace: tuple[int, int] | None) -> None:
         """Undo a start slot (another limiter of a chain refused); a failure only costs a gap."""
