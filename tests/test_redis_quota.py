@@ -220,3 +220,35 @@ def test_the_store_checks_its_arguments() -> None:
         RedisQuotaStore(fake, "k", timeout=0)
     assert repr(RedisQuotaStore(fake, "k")) == "RedisQuotaStore(key='k')"
     assert isinstance(Ask, type)
+
+
+@pytest.mark.asyncio
+async def test_a_call_cancelled_while_it_waits_for_its_booked_start_is_not_counted(
+    r: Any,
+) -> None:
+    key = new_key()
+    limit = RateLimit(per_second=2, per_day=None, store=RedisQuotaStore(r, key))
+    await limit.acquire()
+    with anyio.move_on_after(0.1):
+        await limit.acquire()  # booked half a second ahead: cancelled while it sleeps
+    assert limit.snapshot().used_today == 1
+    await limit.flush()  # as closing the client does: the store hears the give-back
+    assert int(await r.hget(key, "sum")) == 1
+    started = anyio.current_time()
+    await limit.acquire()  # the booked start is a gap now, not given back: the next one
+    assert anyio.current_time() - started >= 0.8
+
+
+@pytest.mark.asyncio
+async def test_a_429_heard_during_a_booked_wait_holds_the_call_until_its_end(r: Any) -> None:
+    key = new_key()
+    limit = RateLimit(per_second=4, per_day=None, store=RedisQuotaStore(r, key))
+    await limit.acquire()
+    started = anyio.current_time()
+    async with anyio.create_task_group() as group:
+        group.start_soon(limit.acquire)  # booked a quarter of a second ahead
+        await anyio.sleep(0.05)
+        limit.pause(0.6)  # another call of this process got a 429 meanwhile
+        await limit.flush()
+    assert anyio.current_time() - started >= 0.6  # it gave its start back and waited
+    assert int(await r.hget(key, "sum")) == 2
