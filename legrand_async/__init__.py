@@ -22,7 +22,14 @@ from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
 from ._poller import Change, Discovery, Poller, StatusChange, ThermostatPoller
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
-from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
+from ._transport.ratelimit import (
+    FileQuotaStore,
+    Quota,
+    QuotaStore,
+    RateLimit,
+    RateLimits,
+    SharedQuotaStore,
+)
 from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
@@ -123,6 +130,7 @@ __all__ = [
     "QuotaStoreUnavailable",
     "RateLimit",
     "RateLimited",
+    "RateLimits",
     "ReauthorizationRequired",
     "RedirectUriMismatch",
     "RequestTimeout",

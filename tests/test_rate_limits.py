@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from legrand_async import LegrandClient, QuotaExhausted, RateLimit, ServerQuotaExhausted
-from legrand_async._transport.ratelimit import RateLimits
+from legrand_async import LegrandClient, QuotaExhausted, RateLimit, RateLimits, ServerQuotaExhausted
 from legrand_async.redis import RedisQuotaStore
 from legrand_async.simulator import Simulator
 from legrand_async.testing import FakeClock, signed_in_client
