@@ -4,6 +4,8 @@ one budget exactly; a lost answer, a Redis that lost its data, a Redis that is d
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -252,3 +254,16 @@ async def test_a_429_heard_during_a_booked_wait_holds_the_call_until_its_end(r: 
         await limit.flush()
     assert anyio.current_time() - started >= 0.6  # it gave its start back and waited
     assert int(await r.hget(key, "sum")) == 2
+
+
+def test_the_package_works_without_redis_installed() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import legrand_async, legrand_async.redis\n"
+        "from legrand_async.redis import RedisQuotaStore, RedisTokenStore\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
