@@ -28,7 +28,14 @@ from ._client import DEFAULT_BASE_URL, LegrandClient
 from ._clock import Clock, SystemClock
 from ._poller import Change, Discovery, Poller, PollOptions, StatusChange, ThermostatPoller
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
-from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
+from ._transport.ratelimit import (
+    FileQuotaStore,
+    Quota,
+    QuotaStore,
+    RateLimit,
+    RateLimits,
+    SharedQuotaStore,
+)
 from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
 from ._version import __version__
 from .errors import (
@@ -46,6 +53,7 @@ from .errors import (
     NotAcceptable,
     NotFound,
     QuotaExhausted,
+    QuotaStoreUnavailable,
     RateLimited,
     ReauthorizationRequired,
     RedirectUriMismatch,
@@ -133,8 +141,10 @@ __all__ = [
     "Quota",
     "QuotaExhausted",
     "QuotaStore",
+    "QuotaStoreUnavailable",
     "RateLimit",
     "RateLimited",
+    "RateLimits",
     "ReauthorizationRequired",
     "RedirectUriMismatch",
     "RequestTimeout",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, Self, Unpack
 
 import httpx
@@ -22,7 +22,7 @@ from ._secrets import refuse_unsafe_characters
 from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.classify import EXPECTS_JSON
 from ._transport.client import ClientTransport
-from ._transport.ratelimit import Quota, RateLimit
+from ._transport.ratelimit import Limits, Quota, RateLimit, RateLimits
 from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy
 from ._transport.stack import build_stack, check_timeout
 from ._urls import checked_url
@@ -38,6 +38,18 @@ _JSON: Final = "application/json"
 def _url(base_url: str, route: Route, args: tuple[object, ...]) -> httpx.URL:
     """The checked request URL, memoised: parsing a URL costs more than the rest of a call."""
     return httpx.URL(base_url + route.render_path(args))
+
+
+def _limits(value: object) -> Limits | None:
+    if isinstance(value, _Default):
+        return RateLimit.starter_kit()  # a limiter of this client's own
+    if value is None or isinstance(value, RateLimit):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        if not all(isinstance(limit, RateLimit) for limit in value):
+            raise TypeError("rate_limit must be a RateLimit, a sequence of them, or None")
+        return value[0] if len(value) == 1 else RateLimits(value)
+    raise TypeError("rate_limit must be a RateLimit, a sequence of them, or None")
 
 
 class _Default:
@@ -57,8 +69,10 @@ class LegrandClient(AsyncClosing, Families):
     or ``http_client`` (your ``httpx.AsyncClient``, used as the innermost transport and left
     open); the library's auth, retry and limits always apply on top. ``rate_limit`` defaults to
     a limiter of the client's own (``RateLimit.starter_kit()``: 500 calls a day); pass a shared
-    ``RateLimit`` to share a budget, or None for no local limit. ``timeout`` bounds each attempt
-    as a whole (connect, headers and body; an ``httpx.Timeout`` by its longest phase), and
+    ``RateLimit`` to share a budget, a sequence of them for a call to go through each (see
+    ``RateLimits``: the app's pace, then the user's day), or None for no local limit.
+    ``timeout`` bounds each attempt as a whole (connect, headers and body; an
+    ``httpx.Timeout`` by its longest phase), and
     ``max_body_size`` the decoded body (bytes; :class:`ResponseTooLarge` past it). ``clock``
     and ``rng`` exist for tests. The API families are attributes (``client.smarther``,
     ``client.home_control``...), one per entry of the route table's ``FAMILIES``.
@@ -74,7 +88,7 @@ class LegrandClient(AsyncClosing, Families):
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so a shared default is safe
-        rate_limit: RateLimit | _Default | None = DEFAULT,
+        rate_limit: RateLimit | Sequence[RateLimit] | _Default | None = DEFAULT,
         timeout: float | httpx.Timeout | None = 20.0,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Clock | None = None,
@@ -102,19 +116,16 @@ class LegrandClient(AsyncClosing, Families):
             wire = ClientTransport(http_client)
         else:
             wire = transport if transport is not None else httpx.AsyncHTTPTransport()
-        if isinstance(rate_limit, _Default):
-            rate_limit = RateLimit.starter_kit()  # a limiter of this client's own
-        elif rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise TypeError("rate_limit must be a RateLimit or None")
-        #: The limiter every attempt goes through (None: no local limits).
-        self.rate_limit = rate_limit
+        #: The limiter every attempt goes through (None: no local limits); a RateLimits for a
+        #: sequence of limiters.
+        self.rate_limit: Limits | None = _limits(rate_limit)
         jitter = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
         stack = build_stack(
             wire,
             retry=retry,
             clock=self._clock,
             rng=jitter,
-            rate_limit=rate_limit,
+            rate_limit=self.rate_limit,
             max_body_size=max_body_size,
         )
         #: What went over the wire: attempts, statuses, errors, retries by cause.

@@ -12,6 +12,8 @@
     ├── QuotaExhausted            the day's quota is spent (or a wait exceeds max_wait); .resets_at
     │   └── ServerQuotaExhausted  the gateway said so ("Out of call volume quota"), also a
     │                             Forbidden: its 403 and every call failed fast after it
+    ├── QuotaStoreUnavailable     a shared quota store (Redis) did not answer in time: nothing
+    │                             was sent; .store names it
     ├── AuthError                 getting or refreshing a token failed
     │   ├── ClientSecretExpired (AADB2C90085) · AuthorizationCodeExpired (AADB2C90080)
     │   ├── RedirectUriMismatch · ReauthorizationRequired (other invalid_grant, no token)
@@ -51,6 +53,7 @@ __all__ = [
     "NotAcceptable",
     "NotFound",
     "QuotaExhausted",
+    "QuotaStoreUnavailable",
     "RateLimited",
     "ReauthorizationRequired",
     "RedirectUriMismatch",
@@ -198,6 +201,21 @@ class QuotaExhausted(LegrandError):
         super().__init__(message, status_code=status_code, code=code)
         self.resets_at = resets_at
         self.request_id = request_id
+
+
+class QuotaStoreUnavailable(LegrandError):
+    """A shared quota store that decides every call (``RedisQuotaStore``, a shared
+    ``FileQuotaStore``) failed or did not answer within its timeout: the call was not sent.
+
+    ``.store`` is the store's repr (never a password). Nothing is lost or counted twice: a
+    decision whose answer was lost is set right by the next call that reaches the store.
+    A store made with ``when_unavailable="memory"`` never raises this (the limiter goes on
+    with its in-memory limits meanwhile).
+    """
+
+    def __init__(self, message: str, *, store: str = "") -> None:
+        super().__init__(message)
+        self.store = store
 
 
 class ServerQuotaExhausted(QuotaExhausted, Forbidden):

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 import legrand_async
-from legrand_async import FileTokenStore, LegrandClient, OAuth2Auth, OAuthApp
+from legrand_async import FileTokenStore, LegrandClient, OAuth2Auth, OAuthApp, Token
 from legrand_async.simulator import Simulator
 
 from ._auth_sim import expired_login
@@ -76,6 +76,43 @@ async def start_child(sim: Simulator, base: str, path: Path) -> asyncio.subproce
     )
 
 
+async def run_together(children: list[asyncio.subprocess.Process]) -> list[tuple[bytes, bytes]]:
+    """Wait until every child is ready, let them go at once; their (stdout, stderr)."""
+    try:
+        for child in children:
+            assert child.stdout is not None
+            ready = await asyncio.wait_for(child.stdout.readline(), 60)
+            assert ready.strip() == b"ready", ready
+        return await asyncio.wait_for(
+            asyncio.gather(*(child.communicate(b"go\n") for child in children)), 60
+        )
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+
+
+def check_refreshed_once(
+    children: list[asyncio.subprocess.Process],
+    outputs: list[tuple[bytes, bytes]],
+    login: Token,
+    stored: Token | None,
+    sim: Simulator,
+) -> None:
+    """Every child listed 2 plants with the one rotated token ``stored`` holds, and no child
+    showed the old refresh token."""
+    for child, (out, err) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, err.decode()[-2000:]
+        assert login.refresh_token.encode() not in out + err
+    lines = [out.decode().split() for out, _ in outputs]
+    assert [line[:2] for line in lines] == [["ok", "2"]] * len(children)
+    assert stored is not None
+    assert stored.refresh_token in sim.app.refresh  # the store holds the live, rotated login
+    digest = hashlib.sha256(stored.access_token.encode()).hexdigest()[:16]
+    assert {line[2] for line in lines} == {digest}  # every process uses the rotated token
+
+
 @pytest.mark.asyncio
 async def test_processes_sharing_a_token_file_refresh_once(tmp_path: Path) -> None:
     sim = Simulator.fleet(plants=2, thermostats_per_plant=1)  # real clock: real processes
@@ -85,30 +122,9 @@ async def test_processes_sharing_a_token_file_refresh_once(tmp_path: Path) -> No
     FileTokenStore(path).save_sync(login)
     async with sim.serve() as base:
         children = [await start_child(sim, base, path) for _ in range(3)]
-        try:
-            for child in children:
-                assert child.stdout is not None
-                ready = await asyncio.wait_for(child.stdout.readline(), 60)
-                assert ready.strip() == b"ready", ready
-            outputs = await asyncio.wait_for(
-                asyncio.gather(*(child.communicate(b"go\n") for child in children)), 60
-            )
-        finally:
-            for child in children:
-                if child.returncode is None:
-                    child.kill()
-                    await child.wait()
-    for child, (out, err) in zip(children, outputs, strict=True):
-        assert child.returncode == 0, err.decode()[-2000:]
-        assert login.refresh_token.encode() not in out + err
-    lines = [out.decode().split() for out, _ in outputs]
-    assert [line[:2] for line in lines] == [["ok", "2"]] * 3
+        outputs = await run_together(children)
+    check_refreshed_once(children, outputs, login, FileTokenStore(path).load_sync(), sim)
     assert token_calls == ["POST"]  # one refresh for the three processes
-    stored = FileTokenStore(path).load_sync()
-    assert stored is not None
-    assert stored.refresh_token in sim.app.refresh  # the file holds the live, rotated login
-    digest = hashlib.sha256(stored.access_token.encode()).hexdigest()[:16]
-    assert {line[2] for line in lines} == {digest}  # every process uses the rotated token
 
 
 def held_first_token_call(sim: Simulator) -> tuple[asyncio.Event, asyncio.Event]:

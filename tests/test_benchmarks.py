@@ -34,6 +34,21 @@ RUNS = {
         ],
         "acquire result",
     ),
+    "shared_quota.py": (
+        [
+            "--processes",
+            "2",
+            "--tasks",
+            "2",
+            "--per-second",
+            "5",
+            "--seconds",
+            "1",
+            "--acquires",
+            "20",
+        ],
+        "achieved/limit",
+    ),
     "webhook_ack.py": (["--requests", "5", "--rounds", "1"], "new connections"),
 }
 

@@ -8,7 +8,7 @@ from typing import Generic, TypeVar, Unpack
 import attrs
 
 from .._clock import Clock
-from .._transport.ratelimit import RateLimit
+from .._transport.ratelimit import Limits
 from . import _arguments
 from ._options import PollKeywords, PollOptions, poll_options
 from ._pacing import ATTEMPTS
@@ -45,7 +45,7 @@ class Poller(BasePoller[T, V, Change[T, V]]):
         targets: Iterable[T],
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         key: Callable[[V], object] | None = None,
         options: PollOptions | None = None,
         attempts: int = ATTEMPTS,

@@ -30,6 +30,10 @@ def _discovery_interval(value: object) -> float:
     return _checks.positive("discovery_interval", value)
 
 
+def _share(value: object) -> float:
+    return _checks.real("share", value, minimum=0, maximum=1, above=True)
+
+
 @attrs.frozen
 class PollOptions:
     """How a poller paces itself (frozen, so one value may serve many pollers).
@@ -42,7 +46,10 @@ class PollOptions:
     - ``concurrency``: reads at once (None: the limiter's ``max_concurrency``, else 8; never
       more than the per-second limit);
     - ``discovery_interval``: seconds between two listings of the plants, for a thermostat
-      poller that discovers its targets.
+      poller that discovers its targets;
+    - ``share`` (above 0 to 1): this poller's part of the budget, for a fleet of workers on one
+      shared quota each polling part of the targets (``1 / workers``, or its targets / all
+      targets), so that together they spend what one poller would.
 
     Pass it as ``options=``, or its fields as keywords (which override ``options``'s)::
 
@@ -55,6 +62,7 @@ class PollOptions:
     discovery_interval: float = attrs.field(
         default=DISCOVERY_INTERVAL, converter=_discovery_interval
     )
+    share: float = attrs.field(default=1.0, converter=_share)
 
 
 class PollKeywords(TypedDict, total=False):
@@ -64,6 +72,7 @@ class PollKeywords(TypedDict, total=False):
     reserve: float
     concurrency: int | None
     discovery_interval: float
+    share: float
 
 
 def poll_options(options: PollOptions | None, keywords: PollKeywords) -> PollOptions:

@@ -67,20 +67,23 @@ def pace(
     explicit: float | None,
     reserve: float,
     attempts: int = ATTEMPTS,
+    share: float = 1.0,
 ) -> Pace:
     """The pace of ``targets`` reads under ``quota`` (None: no limiter) at ``now``.
 
     With a daily quota, the calls left today minus ``reserve`` of the day's quota are spread
     evenly over the time to the reset (counted as an hour at least); an explicit interval is a
     floor that the budget stretches. Without one, the explicit interval or
-    :data:`DEFAULT_INTERVAL`. Never faster than the per-second limit allows.
+    :data:`DEFAULT_INTERVAL`. Never faster than the per-second limit allows. ``share`` is this
+    poller's part of what is left (a worker of a fleet on one shared quota polling part of the
+    targets): N workers with shares adding up to 1 spend together what one poller would.
     """
     fastest = 1.0 / quota.per_second if quota is not None and quota.per_second else 0.0
     floor = targets * fastest
     if quota is None or quota.per_day is None or quota.remaining_today is None:
         wanted = explicit if explicit is not None else DEFAULT_INTERVAL
         return _paced(max(wanted, floor), targets, fastest, UNLIMITED, attempts)
-    left = spendable(quota.remaining_today, quota.per_day, reserve)
+    left = spendable(quota.remaining_today, quota.per_day, reserve) * share
     if left < 1:
         return Pace(None, 0.0, fastest, 0, attempts)
     to_reset = max(HORIZON, (quota.resets_at - now).total_seconds())

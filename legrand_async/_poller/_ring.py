@@ -19,7 +19,7 @@ import anyio.lowlevel
 from .. import _checks
 from .._clock import Clock
 from .._closing import AsyncClosing
-from .._transport.ratelimit import RateLimit
+from .._transport.ratelimit import Limits
 from ..errors import LegrandError
 from ._options import PollOptions
 from ._outcomes import Outcome, Tally, Verdict, run_all
@@ -57,7 +57,7 @@ class BasePoller(AsyncClosing, Generic[T, V, C]):
         targets: list[T],
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         options: PollOptions,
         key: Callable[[V], object] | None,
         attempts: int = ATTEMPTS,
@@ -69,6 +69,7 @@ class BasePoller(AsyncClosing, Generic[T, V, C]):
         self.options = options  #: as given (``concurrency`` below is what is used)
         self._explicit = options.interval
         self._reserve = options.reserve
+        self._share = options.share
         concurrency = options.concurrency
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY
@@ -235,6 +236,7 @@ class BasePoller(AsyncClosing, Generic[T, V, C]):
             explicit=self._explicit,
             reserve=self._reserve,
             attempts=self._attempts,
+            share=self._share,
         )
         if p.interval is not None:
             self._interval = p.interval

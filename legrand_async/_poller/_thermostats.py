@@ -12,7 +12,7 @@ import attrs
 
 from .._clock import Clock
 from .._endpoints.smarther import SmartherAPI
-from .._transport.ratelimit import RateLimit
+from .._transport.ratelimit import Limits
 from ..models.smarther import ChronothermostatStatus
 from . import _arguments
 from ._discovery import LISTING, TOPOLOGY, Discovery, Plan, module_id, plant_id
@@ -92,7 +92,7 @@ class ThermostatPoller(BasePoller[Target, ChronothermostatStatus, StatusChange])
         targets: Iterable[Target] | None = None,
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         options: PollOptions | None = None,
         attempts: int = ATTEMPTS,
         **keywords: Unpack[PollKeywords],

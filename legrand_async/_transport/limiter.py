@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import UTC, date, datetime, time
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
+from datetime import UTC, datetime, time
 from typing import ClassVar
 
 import anyio
@@ -18,13 +18,16 @@ import attrs
 
 from .. import _checks
 from .._clock import Clock, SystemClock
-from ..errors import QuotaExhausted, ServerQuotaExhausted
+from ..errors import QuotaExhausted, QuotaStoreUnavailable, ServerQuotaExhausted
 from .day_count import MAX_EXHAUSTION, Charge, DayCount
 from .day_window import later, utc, window_start
+from .deciding import DecidingQuotaStore, Verdict
+from .limit_checks import clock_like, reset_time, spent
 from .quota_store import QuotaStore
 from .quota_sync import QuotaSync
+from .shared_limit import SharedDecisions
 
-__all__ = ["MAX_EXHAUSTION", "MAX_PAUSE", "Quota", "RateLimit"]
+__all__ = ["MAX_EXHAUSTION", "MAX_PAUSE", "Quota", "RateLimit", "Taken"]
 
 #: The longest a 429 pauses the limiter, whatever ``Retry-After`` says (seconds): a 429 is the
 #: gateway's short-term limit; a spent day is a 403.
@@ -43,21 +46,13 @@ class Quota:
     per_day: int | None
 
 
-def _reset_time(value: object) -> None:
-    """An aware ``datetime.time`` whose zone gives an offset."""
-    if not isinstance(value, time):
-        raise TypeError(f"day_resets_at must be a datetime.time, got {value!r}")
-    try:
-        offset = datetime.combine(date(2000, 1, 1), value).utcoffset()
-    except Exception as exc:  # a tzinfo of the user's own that fails
-        raise ValueError(f"day_resets_at has a time zone that gives no offset ({exc})") from None
-    if offset is None:
-        raise ValueError("day_resets_at must be an aware time, e.g. time(0, tzinfo=UTC)")
+@attrs.frozen
+class Taken:
+    """A slot one acquire took: what giving it back undoes."""
 
-
-def _clock_like(value: object) -> None:
-    if not all(callable(getattr(value, name, None)) for name in ("now", "monotonic", "sleep")):
-        raise TypeError(f"clock must have now(), monotonic() and sleep(), got {value!r}")
+    charge: Charge
+    mono: float
+    pace: tuple[int, int] | None = None
 
 
 class RateLimit:
@@ -77,7 +72,13 @@ class RateLimit:
       429 (and, if that write failed, by the next call, even one refused), and by :meth:`flush`
       (which a client's ``aclose`` calls).
       A store that fails never fails a call: the count lives on in memory, the failure is
-      logged and kept in :attr:`store_error`.
+      logged and kept in :attr:`store_error`;
+    - a *deciding* store (``RedisQuotaStore``, ``FileQuotaStore(path, shared=True)``) decides
+      every acquire itself, atomically, for every process and host that names it: the pace
+      (calls start at least ``1/per_second`` apart, on the store's clock), the daily count,
+      the 429 pause and the 403 mark are the store's. When it fails, calls raise
+      :class:`~legrand_async.QuotaStoreUnavailable`, or, for a store made with
+      ``when_unavailable="memory"``, are decided here meanwhile (and counted there once back).
 
     Every attempt on the wire counts (the limiter sits inside the retry loop); a call cancelled
     before it is handed to the wire is not counted. Give several clients the same object to
@@ -97,7 +98,7 @@ class RateLimit:
         max_concurrency: int | None = None,
         day_resets_at: time = time(0, 0, tzinfo=UTC),
         *,
-        store: QuotaStore | None = None,
+        store: QuotaStore | DecidingQuotaStore | None = None,
         clock: Clock | None = None,
         flush_delay: float = 1.0,
     ) -> None:
@@ -108,12 +109,13 @@ class RateLimit:
         max_wait = _checks.non_negative("max_wait", max_wait)
         if max_concurrency is not None:
             _checks.count("max_concurrency", max_concurrency)
-        _reset_time(day_resets_at)
+        reset_time(day_resets_at)
         flush_delay = _checks.non_negative("flush_delay", flush_delay)
-        if store is not None and not isinstance(store, QuotaStore):
+        deciding = isinstance(store, DecidingQuotaStore)
+        if store is not None and not deciding and not isinstance(store, QuotaStore):
             raise TypeError(f"store must be a QuotaStore (load and save), got {store!r}")
         if clock is not None:
-            _clock_like(clock)
+            clock_like(clock)
         self.per_second = per_second
         self.per_day = per_day
         self.max_wait = max_wait
@@ -128,11 +130,14 @@ class RateLimit:
         self._days = DayCount(day_resets_at)
         self._paused_until = 0.0  # monotonic
         self._answer: tuple[datetime | None, ServerQuotaExhausted] | None = None  # until, error
-        self._sync = (
-            None
-            if store is None
-            else QuotaSync(store, self._days, self.now, self._monotonic, flush_delay)
-        )
+        self._shared: SharedDecisions | None = None
+        self._sync: QuotaSync | None = None
+        if isinstance(store, DecidingQuotaStore):
+            self._shared = SharedDecisions(
+                store, self._days, per_day=per_day, per_second=per_second
+            )
+        elif store is not None:
+            self._sync = QuotaSync(store, self._days, self.now, self._monotonic, flush_delay)
 
     @classmethod
     def starter_kit(cls) -> RateLimit:
@@ -164,6 +169,8 @@ class RateLimit:
     @property
     def store_error(self) -> Exception | None:
         """The store's last failure (load or save), None while it works (or without a store)."""
+        if self._shared is not None:
+            return self._shared.error
         return self._sync.error if self._sync is not None else None
 
     def window_start(self, now: datetime) -> datetime:
@@ -194,8 +201,13 @@ class RateLimit:
     async def acquire(self) -> None:
         """Wait for a slot in every window and spend it; QuotaExhausted if the wait is too long
         (:class:`ServerQuotaExhausted` while the gateway's word holds the day spent)."""
+        await self._take()
+
+    async def _take(self) -> Taken:
         clock = self._now_clock
         deadline = clock.monotonic() + self.max_wait  # bounds the whole wait, queue included
+        if self._shared is not None:
+            return await self._booked(clock, deadline)
         try:
             async with self._lock:  # FIFO: waiters are served in the order they came
                 if self._sync is not None and not self._sync.loaded:
@@ -212,14 +224,64 @@ class RateLimit:
             except BaseException:  # cancelled before the request went out: not counted
                 self._refund(charge, mono)
                 raise
+        return Taken(charge, mono)
+
+    async def _booked(self, clock: Clock, deadline: float) -> Taken:
+        """A slot the deciding store gives, at the start it booked: the lock is let go
+        meanwhile, so the limiter's next callers book the next starts (a queue in the store
+        that late wake-ups do not slow down)."""
+        while True:
+            async with self._lock:
+                taken, wait = await self._decided(clock, deadline)
+            if wait <= 0:
+                return taken
+            try:
+                await clock.sleep(wait)
+            except BaseException:  # cancelled: not sent, given back
+                self._refund(taken.charge, taken.mono)
+                raise
+            if self._paused_until <= clock.monotonic():
+                return taken
+            await self._give_back(taken)  # a 429 came meanwhile: wait for its end
+
+    async def _decided(self, clock: Clock, deadline: float) -> tuple[Taken, float]:
+        """A slot the deciding store gives, and the wait to its start (the lock is held)."""
+        shared = self._shared
+        assert shared is not None
+        while True:
+            now, mono = self.now(), clock.monotonic()
+            shown = self._unless_spent(now)
+            wait = self._paused_until - mono  # a 429 this process heard: no need to ask
+            if wait <= 0:
+                # A start of the pace within a second (and the wait allowed) is booked at once.
+                horizon = min(1.0, max(0.0, deadline - mono))
+                decision = await shared.decide(now, horizon=horizon)
+                if decision is None:  # unavailable, and asked to go on in memory
+                    mono, charge = await self._take_a_slot(clock, deadline)
+                    return Taken(charge, mono), 0.0
+                if decision.verdict is Verdict.GRANTED:
+                    charge = self._days.charge(self._days.shown(now))
+                    return Taken(charge, mono, decision.pace), decision.wait
+                if decision.verdict is Verdict.SPENT:
+                    raise self._spent(decision.spent_until or self._days.newest_end)
+                if decision.verdict is Verdict.FULL:
+                    raise self._exhausted(self._days.newest_end, self._days.shown(now))
+                wait = decision.wait
+            if mono + wait > deadline:
+                raise self._exhausted(later(now, wait), shown)
+            await clock.sleep(wait)
+
+    async def _give_back(self, taken: Taken) -> None:
+        """Give back a slot whose call is not sent (another limiter of a chain refused)."""
+        self._refund(taken.charge, taken.mono)
+        if self._shared is not None:  # the pace slot, and the count at once (a flush)
+            await self._shared.give_back(taken.pace)
+            await self._shared.flush(self.now)
 
     async def _take_a_slot(self, clock: Clock, deadline: float) -> tuple[float, Charge]:
         while True:
             now, mono = self.now(), clock.monotonic()
-            shown = self._days.shown(now)
-            spent_until = self._days.spent_until(now)
-            if spent_until is not None:
-                raise self._spent(spent_until)
+            shown = self._unless_spent(now)
             if self.per_day is not None:
                 full_until = self._days.full_until(shown, self.per_day)
                 if full_until is not None:
@@ -245,8 +307,18 @@ class RateLimit:
         self._changed()
         return mono, charge
 
+    def _unless_spent(self, now: datetime) -> datetime:
+        """The window ``now`` is in, unless the gateway said the day is spent (raised)."""
+        shown = self._days.shown(now)
+        spent_until = self._days.spent_until(now)
+        if spent_until is not None:
+            raise self._spent(spent_until)
+        return shown
+
     def _refund(self, charge: Charge, mono: float) -> None:
         self._days.refund(charge)
+        if self._shared is not None:
+            self._shared.refunded(charge.newest)
         if mono in self._starts:
             self._starts.remove(mono)
         self._changed()
@@ -263,31 +335,17 @@ class RateLimit:
         )
 
     def _spent(self, until: datetime) -> ServerQuotaExhausted:
-        """The gateway's word that the day is spent until ``until``: its answer's error again,
-        ``attempts`` 0 (nothing is sent); a bare 403 when the mark came from the store."""
-        when = until.isoformat(timespec="seconds")
+        """The gateway's word that the day is spent until ``until`` (see :func:`spent`)."""
         answer = self._answer
-        if answer is None or answer[0] != until:
-            return ServerQuotaExhausted(
-                f"call quota spent until {when}, as the gateway said before this process started",
-                resets_at=until,
-                status_code=403,
-                attempts=0,
-            )
-        said = answer[1]
-        return ServerQuotaExhausted(
-            f"call quota spent until {when}, as the gateway said ({said.message})",
-            resets_at=until,
-            status_code=said.status_code,
-            code=said.code,
-            request_id=said.request_id,
-            body=said.body,
-            attempts=0,
-            retry_after=said.retry_after,
-        )
+        return spent(until, answer[1] if answer is not None and answer[0] == until else None)
 
     async def load(self) -> None:
         """Read the store, once: today's count and any "spent until" it kept."""
+        if self._shared is not None and not self._shared.loaded:
+            async with self._lock:
+                with suppress(QuotaStoreUnavailable):  # kept in store_error; calls say it
+                    await self._shared.decide(self.now(), take=False)
+            return
         if self._sync is not None and not self._sync.loaded:
             async with self._lock:
                 if not self._sync.loaded:
@@ -301,6 +359,8 @@ class RateLimit:
         ``task.cancel()``), raising the cancellation after it, so that closing from a cancelled
         task keeps the count.
         """
+        if self._shared is not None:
+            await self._shared.flush(self.now)
         if self._sync is not None:
             await self._sync.flush()
 
@@ -317,6 +377,8 @@ class RateLimit:
         if not wait > 0:
             return
         self._paused_until = max(self._paused_until, self._now_clock.monotonic() + wait)
+        if self._shared is not None:
+            self._shared.pause(wait)
         if self._sync is not None:
             self._sync.urgent()
 
@@ -335,6 +397,8 @@ class RateLimit:
         now = self.now()
         self._days.mark_spent(resets_at, now)
         self._answer = None if answer is None else (self._days.spent_until(now), answer)
+        if self._shared is not None:
+            self._shared.exhaust(self._days.spent_until(now))
         self._changed()
         if self._sync is not None:
             self._sync.urgent()

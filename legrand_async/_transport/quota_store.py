@@ -107,9 +107,23 @@ class FileQuotaStore:
     read (``load`` and writes raise); a file that does not parse holds no count (and is
     replaced by the next write). The file is read and written in worker threads that a
     cancelled caller does not wait for (a dead disk holds no caller past its timeout).
+
+    ``FileQuotaStore(path, shared=True, timeout=2.0, when_unavailable="raise")`` is a
+    *deciding* store instead (exact across processes on one host, as ``RedisQuotaStore`` is
+    across hosts): every call takes the lock, reads, decides and writes (no fsync). Give it a
+    path of its own: it keeps a record of another shape.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __new__(cls, path: str | Path, shared: bool = False, **options: Any) -> FileQuotaStore:
+        if shared and cls is FileQuotaStore:
+            from .file_decider import SharedFileQuotaStore
+
+            cls = SharedFileQuotaStore
+        return super().__new__(cls)
+
+    def __init__(self, path: str | Path, shared: bool = False, **options: Any) -> None:
+        if options:
+            raise TypeError(f"FileQuotaStore takes {', '.join(options)} only with shared=True")
         self.path = Path(path)
         self._lock = filelock.FileLock(
             self.path.with_name(self.path.name + ".lock"), timeout=LOCK_TIMEOUT

@@ -11,6 +11,7 @@ import httpx
 
 from .._responses import error_from_response
 from ..errors import ServerQuotaExhausted
+from .chain import RateLimits
 from .classify import CLASSIFICATION, Classification, Kind
 from .limiter import MAX_PAUSE, Quota, RateLimit
 from .quota_store import FileQuotaStore, QuotaStore, SharedQuotaStore
@@ -18,12 +19,17 @@ from .quota_store import FileQuotaStore, QuotaStore, SharedQuotaStore
 __all__ = [
     "MAX_PAUSE",
     "FileQuotaStore",
+    "Limits",
     "Quota",
     "QuotaStore",
     "RateLimit",
     "RateLimitTransport",
+    "RateLimits",
     "SharedQuotaStore",
 ]
+
+#: What a client's attempts go through: one limiter, or several in order.
+Limits = RateLimit | RateLimits
 
 
 class RateLimitTransport(httpx.AsyncBaseTransport):
@@ -39,7 +45,7 @@ class RateLimitTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(
-        self, wrapped: httpx.AsyncBaseTransport, limit: RateLimit, *, max_pause: float
+        self, wrapped: httpx.AsyncBaseTransport, limit: Limits, *, max_pause: float
     ) -> None:
         self._wrapped = wrapped
         self._limit = limit

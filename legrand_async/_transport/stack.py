@@ -17,7 +17,7 @@ import httpx
 from .. import _checks
 from .._clock import Clock
 from .bounded import DEFAULT_MAX_BODY_SIZE, BoundedTransport
-from .ratelimit import RateLimit, RateLimitTransport
+from .ratelimit import Limits, RateLimitTransport
 from .retry import RetryPolicy, RetryTransport
 
 __all__ = ["build_stack", "check_body_size", "check_timeout"]
@@ -48,7 +48,7 @@ def build_stack(
     retry: RetryPolicy,
     clock: Clock,
     rng: random.Random,
-    rate_limit: RateLimit | None = None,
+    rate_limit: Limits | None = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> RetryTransport:
     """The library's transports around ``wire``; closing the result closes ``wire``."""

@@ -1,0 +1,1 @@
+"""Shared state on Redis (the ``redis`` extra): see :mod:`legrand_async.redis`."""
