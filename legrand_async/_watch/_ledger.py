@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Final, Literal
 
 import attrs
 
 from .._poller import StatusChange, thermostat_state
 from ..models.smarther import ChronothermostatStatus
 
-__all__ = ["Ledger", "Source", "Target", "commanded"]
+__all__ = ["GRAIN", "Ledger", "Source", "Target", "commanded", "seen"]
+
+#: Push events carry their time to the second: one stamped less than this before the state
+#: yielded is not older than it (a read sent within the same second).
+GRAIN: Final = timedelta(seconds=1)
 
 Target = tuple[str, str]
 Source = Literal["push", "poll"]
@@ -25,6 +29,12 @@ def commanded(status: ChronothermostatStatus) -> tuple[object, ...]:
     return thermostat_state(status)[:5]  # the measures and the online flag aside
 
 
+def seen(status: ChronothermostatStatus) -> tuple[object, ...]:
+    """What makes a state new for the stream: :func:`thermostat_state`, with ``online`` unknown
+    (a read's answer has none) taken as online, as a notification says."""
+    return (*thermostat_state(status)[:-1], status.online is not False)
+
+
 @attrs.define
 class _Known:
     status: ChronothermostatStatus
@@ -37,8 +47,8 @@ class Ledger:
     """The latest state yielded for each thermostat, with the time it stands for.
 
     ``stamp`` is when a state was true: a push event's ``eventTime`` (its arrival when absent),
-    the time a poll was sent. A state stamped before the one yielded is dropped (``stale``); the
-    same state again only moves the stamp on (``repeats``).
+    the time a poll was sent. A state stamped :data:`GRAIN` or more before the one yielded is
+    dropped (``stale``); the same state again only moves the stamp on (``repeats``).
     """
 
     def __init__(self) -> None:
@@ -51,9 +61,9 @@ class Ledger:
     ) -> StatusChange | None:
         """The change to yield for ``status`` seen by ``source`` at ``stamp``, or None."""
         known = self._known.get(target)
-        key = thermostat_state(status)
+        key = seen(status)
         if known is not None:
-            if stamp < known.stamp:
+            if stamp + GRAIN <= known.stamp:
                 self.stale += 1
                 return None
             if key == known.key:
