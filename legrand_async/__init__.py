@@ -31,6 +31,7 @@ from ._transport.bounded import DEFAULT_MAX_BODY_SIZE
 from ._transport.ratelimit import FileQuotaStore, Quota, QuotaStore, RateLimit, SharedQuotaStore
 from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
 from ._version import __version__
+from ._watch import PushHealth, ThermostatWatch
 from .errors import (
     APIError,
     AppPasswordExpired,
@@ -130,6 +131,7 @@ __all__ = [
     "PollOptions",
     "Poller",
     "Program",
+    "PushHealth",
     "Quota",
     "QuotaExhausted",
     "QuotaStore",
@@ -156,6 +158,7 @@ __all__ = [
     "SystemClock",
     "TermsExpired",
     "ThermostatPoller",
+    "ThermostatWatch",
     "Token",
     "TokenRateLimited",
     "TokenRefreshTimeout",

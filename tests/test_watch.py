@@ -26,6 +26,8 @@ from legrand_async.simulator import Simulator
 from legrand_async.testing import StepClock, signed_in_client
 from legrand_async.webhooks import WebhookReceiver
 
+from .test_webhook_deliveries import DELETED
+
 SECRET = "watch-secret-0123456789"
 URL = f"https://receiver.test/hooks/{SECRET}"
 START = datetime(2026, 1, 12, 0, 0, tzinfo=UTC)
@@ -266,12 +268,17 @@ async def test_dropped_pushes_are_caught_by_the_checks() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_subscription_gone_is_made_again_on_schedule() -> None:
+@pytest.mark.parametrize("told", [False, True], ids=["on schedule", "told by Event Grid"])
+async def test_a_subscription_gone_is_made_again(told: bool) -> None:
     rig = Rig()
     async with rig.watching():
         await rig.wait(60)
         rig.sim.plants[1].state.subscriptions.clear()
-        await rig.wait(6 * 3600 + 60)
+        if told:  # a SubscriptionDeletedEvent has the subscriptions checked at once
+            await rig.sim.push(rig.sim.plants[0].id, [DELETED])
+            await rig.wait(5)
+        else:
+            await rig.wait(6 * 3600 + 60)
         assert subscribed(rig.sim, 1) == [URL]
 
 
@@ -441,3 +448,17 @@ async def test_end_to_end_over_loopback_with_a_real_uvicorn_receiver() -> None:
         assert (change.source, change.target) == ("push", (plant.id, plant.module_ids[1]))
         assert change.current.setpoint == 23.0
         assert list(sim.plants[0].state.subscriptions.values()) == [hook]
+
+
+@pytest.mark.asyncio
+async def test_an_error_that_needs_the_user_is_raised_from_the_iteration() -> None:
+    from legrand_async import Unauthorized
+
+    rig = Rig()
+    client = rig.sim.client(access_token="not-a-token", clock=rig.clock)
+    async with anyio.create_task_group() as group:
+        group.start_soon(rig.clock.run)
+        async with client, client.watch_thermostats(rig.receiver, URL) as watch:
+            with pytest.raises(Unauthorized):
+                await watch.__anext__()
+        group.cancel_scope.cancel()

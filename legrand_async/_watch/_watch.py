@@ -24,6 +24,8 @@ from ._health import PushHealth
 
 __all__ = ["ThermostatWatch"]
 
+#: The event Event Grid sends when it deletes a subscription: the subscriptions are checked.
+_DELETED: Final = "Microsoft.EventGrid.SubscriptionDeletedEvent"
 #: Seconds (real time) that removing the subscriptions on exit may take at most.
 _REMOVAL_TIMEOUT: Final = 30.0
 
@@ -169,6 +171,8 @@ class ThermostatWatch:
             async for event in events:
                 if isinstance(event, ThermostatEvent):
                     self._engine.pushed(event)
+                elif event.event_type == _DELETED:  # Event Grid dropped a subscription
+                    self._engine.nudge()
 
     async def __aenter__(self) -> Self:
         if self._group is not None or self._closed:
