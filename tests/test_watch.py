@@ -19,7 +19,7 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from legrand_async import RateLimit, StatusChange
+from legrand_async import RateLimit, ServerQuotaExhausted, StatusChange
 from legrand_async._watch import GRACE, check_interval, max_silence
 from legrand_async._watch._ledger import Ledger
 from legrand_async.simulator import Simulator
@@ -42,6 +42,7 @@ class Rig:
         per_plant: int = 2,
         per_day: int | None = 500,
         transport: Any = None,
+        limiter: bool = True,
     ) -> None:
         self.clock = StepClock(START)
         self.receiver = WebhookReceiver(SECRET, clock=self.clock)
@@ -50,9 +51,8 @@ class Rig:
             per_day=per_day, webhook_transport=httpx.ASGITransport(app=self.receiver),
         )  # fmt: skip
         extra: dict[str, Any] = {"transport": transport(self.sim)} if transport else {}
-        self.client = signed_in_client(
-            self.sim, rate_limit=RateLimit(per_day=per_day, clock=self.clock), **extra
-        )
+        limit = RateLimit(per_day=per_day, clock=self.clock) if limiter else None
+        self.client = signed_in_client(self.sim, rate_limit=limit, **extra)
         self.got: list[tuple[datetime, StatusChange]] = []
 
     def device(self, plant: int, module: int) -> Any:
@@ -462,3 +462,34 @@ async def test_an_error_that_needs_the_user_is_raised_from_the_iteration() -> No
             with pytest.raises(Unauthorized):
                 await watch.__anext__()
         group.cancel_scope.cancel()
+
+
+@pytest.mark.asyncio
+async def test_a_quota_the_server_says_is_spent_is_waited_out_not_raised() -> None:
+    rig = Rig(per_day=12, limiter=False)  # no local limiter: the gateway's 403 comes
+    async with rig.watching(max_silence=60) as watch:
+        await rig.wait(3 * 3600)
+        assert watch.errors["ServerQuotaExhausted"] >= 1
+        assert isinstance(watch.last_error, ServerQuotaExhausted)
+        calls = rig.sim.calls_today
+        await rig.wait(3 * 3600)
+        assert rig.sim.calls_today == calls  # waiting for the reset, not hammering
+        assert rig.client.stats.statuses[403] <= 2
+
+
+@pytest.mark.asyncio
+async def test_a_step_clock_wakes_each_sleeper_at_its_own_time() -> None:
+    clock = StepClock(START)
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append((name, clock.monotonic()))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(sleeper, "late", 50.0)
+        group.start_soon(sleeper, "early", 10.0)
+        group.start_soon(sleeper, "same", 10.0)
+        await clock.run(until=100.0)
+    assert woke == [("early", 10.0), ("same", 10.0), ("late", 50.0)]
+    assert clock.monotonic() == 100.0
