@@ -142,9 +142,9 @@ class Engine(Upkeep):
         mine = [t for t in self.targets if t[0] == plant]
         if not mine:
             return
-        known = [t for t in mine if self.ledger.stamp(t) is not None]
-        if known:
-            target = min(known, key=lambda t: self.ledger.stamp(t))  # type: ignore[arg-type, return-value]
+        stamps = {t: stamp for t in mine if (stamp := self.ledger.stamp(t)) is not None}
+        if stamps:
+            target = min(stamps, key=stamps.__getitem__)
         else:
             target = mine[state.check_turn % len(mine)]
             state.check_turn += 1
