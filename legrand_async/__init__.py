@@ -38,6 +38,7 @@ from ._transport.ratelimit import (
 )
 from ._transport.retry import DEFAULT_STATUSES, RetryPolicy, Stats
 from ._version import __version__
+from ._watch import PushHealth, ThermostatWatch
 from .errors import (
     APIError,
     AppPasswordExpired,
@@ -138,6 +139,7 @@ __all__ = [
     "PollOptions",
     "Poller",
     "Program",
+    "PushHealth",
     "Quota",
     "QuotaExhausted",
     "QuotaStore",
@@ -166,6 +168,7 @@ __all__ = [
     "SystemClock",
     "TermsExpired",
     "ThermostatPoller",
+    "ThermostatWatch",
     "Token",
     "TokenRateLimited",
     "TokenRefreshTimeout",

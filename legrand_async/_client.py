@@ -27,6 +27,8 @@ from ._transport.retry import ATTEMPTS, IDEMPOTENT, RetryPolicy
 from ._transport.stack import build_stack, check_timeout
 from ._urls import checked_url
 from ._version import __version__
+from ._watch import ThermostatWatch
+from .webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "LegrandClient"]
 
@@ -206,6 +208,45 @@ class LegrandClient(AsyncClosing, Families):
             rate_limit=self.rate_limit,
             options=poll_options(options, keywords),
             attempts=self._attempts,
+        )
+
+    def watch_thermostats(
+        self,
+        receiver: WebhookReceiver,
+        url: str,
+        *,
+        max_silence: float | None = None,
+        remove_subscriptions: bool = False,
+        options: PollOptions | None = None,
+        **keywords: Unpack[PollKeywords],
+    ) -> ThermostatWatch:
+        """Follow every thermostat by C2C push, with polls as the safety net: an async context
+        manager; inside it, an async iterator of :class:`StatusChange` (``source`` ``"push"``
+        or ``"poll"``), one stream in order per thermostat.
+
+        ``receiver`` is your :class:`WebhookReceiver`, served at ``url`` (https, ending in its
+        secret). Every plant is subscribed with ``ensure_subscription`` (at start, after each
+        discovery, and again when found unsubscribed; left in place on exit unless
+        ``remove_subscriptions``). Thermostats not heard from within ``max_silence`` seconds
+        (default derived from the budget) and those of plants whose push is presumed broken
+        are polled at the budget's pace (``options`` and keywords as for
+        :meth:`poll_thermostats`); the reserve of the daily quota is never spent. See
+        ``docs/watching.md``. ::
+
+            async with client.watch_thermostats(receiver, "https://example.org/hooks/s3cret") as w:
+                async for change in w:
+                    print(change.source, change.module_id, change.current.mode)
+        """
+        return ThermostatWatch(
+            self.smarther,
+            receiver,
+            url,
+            clock=self._clock,
+            rate_limit=self.rate_limit,
+            options=poll_options(options, keywords),
+            attempts=self._attempts,
+            max_silence=max_silence,
+            remove_subscriptions=remove_subscriptions,
         )
 
     def poll(

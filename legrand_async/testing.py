@@ -36,6 +36,9 @@ Fixtures:
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import random
 from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
@@ -55,6 +58,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "DEFAULT_START",
     "FakeClock",
+    "StepClock",
     "legrand_client",
     "legrand_clock",
     "legrand_simulator",
@@ -108,6 +112,66 @@ class FakeClock:
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self._now.isoformat()})"
+
+
+class StepClock(FakeClock):
+    """A :class:`FakeClock` for several tasks at once: a sleep waits its turn in fake time.
+
+    ``sleep(seconds)`` waits until :meth:`run` (one task of yours, beside the others) has moved
+    the clock to its wake-up time, which it does only when every other task is waiting (none is
+    ready to run): the sleepers wake in the order of their times, each at its own time, as on a
+    real clock, without the wait. With nothing asleep time stands still. asyncio only.
+    """
+
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        super().__init__(start)
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if not seconds > 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        wake = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.monotonic() + seconds, next(self._order), wake))
+        await wake
+
+    async def run(self, until: float | None = None) -> None:
+        """Move the clock from sleeper to sleeper, whenever the other tasks all wait; until
+        cancelled, or until the monotonic time ``until`` (then returns, the clock at it)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await _settled(loop)
+            heap = self._sleepers
+            while heap and heap[0][2].done():  # cancelled sleepers
+                heapq.heappop(heap)
+            if not heap:
+                if until is not None:
+                    self.advance(max(0.0, until - self.monotonic()))
+                    return
+                await asyncio.sleep(0)
+                continue
+            at = heap[0][0]
+            if until is not None and at > until:
+                self.advance(max(0.0, until - self.monotonic()))
+                return
+            self.advance(max(0.0, at - self.monotonic()))
+            while heap and heap[0][0] <= at:
+                wake = heapq.heappop(heap)[2]
+                if not wake.done():
+                    wake.set_result(None)
+
+
+async def _settled(loop: asyncio.AbstractEventLoop) -> None:
+    """Return once no other task is ready to run (three idle turns of the loop in a row)."""
+    idle = 0
+    while idle < 3:
+        await asyncio.sleep(0)
+        ready = getattr(loop, "_ready", None)  # asyncio's run queue: the tasks ready to go
+        idle = idle + 1 if ready is not None and not ready else 0
+        if ready is None:  # another loop: a fixed number of turns
+            idle += 1
 
 
 def signed_in_client(sim: Simulator, **kwargs: Any) -> LegrandClient:

@@ -15,6 +15,10 @@ RUNS = {
         ["--plants", "20", "--per-plant", "2", "--cycles", "1", "--rounds", "1"],
         "scheduler CPU per poll",
     ),
+    "freshness.py": (
+        ["--thermostats", "10", "--plants", "2", "--budget", "100", "--hours", "12"],
+        "verdict:",
+    ),
     "overhead.py": (
         ["--calls", "40", "--concurrency", "5", "--rounds", "1", "--block", "20"],
         "aim sequential",

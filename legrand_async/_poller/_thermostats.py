@@ -6,7 +6,7 @@ import reprlib
 import uuid
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, Unpack
+from typing import Any, Literal, Unpack
 
 import attrs
 
@@ -32,13 +32,16 @@ class StatusChange:
 
     ``previous`` is None on the first read. Only the state counts as a change (function, mode,
     setpoint, programs, activation time, load state, temperature, humidity, online), not the
-    device clock or the timestamps of the measures.
+    device clock or the timestamps of the measures. ``source`` says how it was learnt:
+    ``"poll"`` (a read; always, from a poller) or ``"push"`` (a C2C notification, from
+    :meth:`LegrandClient.watch_thermostats`).
     """
 
     plant_id: str
     module_id: str
     previous: ChronothermostatStatus | None
     current: ChronothermostatStatus
+    source: Literal["push", "poll"] = "poll"
 
     @property
     def target(self) -> tuple[str, str]:
