@@ -19,7 +19,7 @@ from .._poller import PollOptions, StatusChange
 from .._poller._discovery import LISTING, TOPOLOGY, Plan
 from .._poller._outcomes import Verdict, classify
 from .._poller._pacing import spendable
-from .._transport.ratelimit import RateLimit
+from .._transport.ratelimit import Limits
 from ..errors import LegrandError, QuotaExhausted
 from ._health import RESUBSCRIBE_INTERVAL, PlantState, check_interval, max_silence
 from ._ledger import Ledger, Target
@@ -38,7 +38,7 @@ class Upkeep:
         url: str,
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         options: PollOptions,
         attempts: int,
         silence: float | None,
@@ -76,7 +76,7 @@ class Upkeep:
         return every
 
     def _per_day(self) -> int | None:
-        return self._limit.per_day if self._limit is not None else None
+        return self._limit.snapshot().per_day if self._limit is not None else None
 
     def calls_left(self) -> int | None:
         quota = self._limit.snapshot() if self._limit is not None else None

@@ -15,7 +15,7 @@ import anyio.abc
 from .._clock import Clock
 from .._endpoints.smarther import SmartherAPI
 from .._poller import Discovery, PollOptions, StatusChange
-from .._transport.ratelimit import RateLimit
+from .._transport.ratelimit import Limits
 from ..errors import LegrandError
 from ..models.smarther import SubscriptionRequest
 from ..webhooks import ThermostatEvent, WebhookReceiver
@@ -42,7 +42,7 @@ class ThermostatWatch:
         url: str,
         *,
         clock: Clock,
-        rate_limit: RateLimit | None,
+        rate_limit: Limits | None,
         options: PollOptions,
         attempts: int,
         max_silence: float | None = None,
