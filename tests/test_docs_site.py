@@ -1,0 +1,135 @@
+"""The documentation site: mkdocs.yml, the API reference pages, and strict builds.
+
+The reference pages list each public name as a mkdocstrings ``::: module.name`` entry; a name
+added to a module's ``__all__`` without an entry fails here. The build tests need the ``docs``
+extra and are skipped without it (``.ci/run`` installs it and builds the whole site strict).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs"
+REFERENCE = DOCS / "reference"
+MODULES = {
+    "legrand_async": "legrand_async.md",
+    "legrand_async.simulator": "simulator.md",
+    "legrand_async.testing": "testing.md",
+    "legrand_async.webhooks": "webhooks.md",
+}
+_ENTRY = re.compile(r"^::: ([\w.]+)\s*$", re.MULTILINE)
+
+
+def _config() -> dict[str, object]:
+    # mkdocs.yml has no custom YAML tags, so the safe loader reads it.
+    return yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+
+
+def _entries(page: str) -> list[str]:
+    return _ENTRY.findall((REFERENCE / page).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_public_name_has_a_reference_entry(module: str) -> None:
+    names = importlib.import_module(module).__all__
+    entries = _entries(MODULES[module])
+    assert [name for name in names if f"{module}.{name}" not in entries] == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_reference_entries_are_public_names(module: str) -> None:
+    names = set(importlib.import_module(module).__all__)
+    entries = _entries(MODULES[module])
+    assert len(entries) == len(set(entries)), "an entry is listed twice"
+    assert [e for e in entries if e.removeprefix(f"{module}.") not in names] == []
+
+
+def _nav_pages(nav: object) -> list[str]:
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, list):
+        return [page for item in nav for page in _nav_pages(item)]
+    if isinstance(nav, dict):
+        return [page for value in nav.values() for page in _nav_pages(value)]
+    return []
+
+
+def test_nav_lists_the_guide_and_reference_pages() -> None:
+    config = _config()
+    pages = _nav_pages(config["nav"])
+    assert config["strict"] is True
+    for page in (
+        "index.md",
+        "quickstart.md",
+        "changelog.md",
+        *(f"reference/{p}" for p in MODULES.values()),
+    ):
+        assert page in pages, page
+    assert [page for page in pages if not (DOCS / page).is_file()] == []
+
+
+def test_broken_links_are_warnings() -> None:
+    """Strict turns warnings into failures: every link check must warn, none only inform."""
+    validation = _config()["validation"]
+    assert validation["links"] == {
+        "not_found": "warn",
+        "absolute_links": "warn",
+        "unrecognized_links": "warn",
+        "anchors": "warn",
+    }
+
+
+def test_griffe_extension_turns_roles_into_code() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from griffe_roles import plain
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    text = "See :class:`Token`, :meth:`~LegrandClient.aclose` and :py:func:`parse_notification`."
+    assert plain(text) == "See `Token`, `LegrandClient.aclose` and `parse_notification`."
+
+
+def _mkdocs() -> str:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    return str(Path(sys.executable).with_name("mkdocs"))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("See [nowhere](missing.md).", "missing.md"),
+        ("See [a section](#no-such-section).", "no-such-section"),
+    ],
+)
+def test_a_broken_link_fails_the_strict_build(tmp_path: Path, text: str, problem: str) -> None:
+    """Our validation settings on a one-page site: a broken link or anchor fails the build."""
+    mkdocs = _mkdocs()
+    config = _config()
+    site = {
+        "site_name": "t",
+        "strict": True,
+        "theme": {"name": "material"},
+        "validation": config["validation"],
+    }
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text(f"# Home\n\n{text}\n", encoding="utf-8")
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(site), encoding="utf-8")
+    build = subprocess.run(
+        [mkdocs, "build", "--strict"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert build.returncode != 0
+    assert problem in build.stderr + build.stdout
