@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import Simulator
 
-__all__ = ["add_parser", "describe", "run", "simulator_for"]
+__all__ = ["add_parser", "describe", "environment", "run", "simulator_for"]
 
 #: The redirect URI that ``legrand-async login --listen`` can catch (the simulator accepts any).
 LISTEN_REDIRECT = "http://localhost:8765/callback"
@@ -149,8 +149,36 @@ def _check_free(host: str, port: int) -> None:
             raise OSError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def environment(sim: Simulator, base_url: str, token: str) -> list[tuple[str, str]]:
+    """The variables the docs' examples read, set for this simulator and access ``token``:
+    (name, value) pairs."""
+    pairs = [
+        ("LEGRAND_BASE_URL", base_url),
+        ("LEGRAND_AUTH_URL", base_url),
+        ("LEGRAND_SUBSCRIPTION_KEY", sim.subscription_key),
+        ("LEGRAND_ACCESS_TOKEN", token),
+        ("LEGRAND_CLIENT_ID", sim.client_id),
+        ("LEGRAND_CLIENT_SECRET", sim.client_secret),
+        ("LEGRAND_REDIRECT_URI", sim.redirect_uri),
+    ]
+    if sim.plants:
+        plant = sim.plants[0]
+        pairs.append(("LEGRAND_PLANT_ID", plant.id))
+        if plant.thermostats:
+            pairs.append(("LEGRAND_MODULE_ID", plant.thermostats[0].id))
+        pairs.append(("LEGRAND_HC_PLANT_ID", plant.hc_id))
+        plugs = [m.id for m in plant.state.all_hc_modules() if m.kind == "plug"]
+        if plugs:
+            pairs.append(("LEGRAND_HC_MODULE_ID", plugs[0]))
+        if plant.door_units:
+            pairs.append(("LEGRAND_DEVICE_ID", plant.door_units[0]))
+    pairs.append(("LEGRAND_WEBHOOK_URL", "https://example.com/legrand/webhook"))
+    return pairs
+
+
 def describe(sim: Simulator, base_url: str, args: argparse.Namespace) -> str:
     """What the command prints once the server is up."""
+    token = sim.access_token()
     limits = [f"faults {args.faults:.0%}" if args.faults else "no faults"]
     limits.append(f"{args.per_second} calls/s" if args.per_second else "no rate limit")
     limits.append(f"{args.per_day} calls/day" if args.per_day is not None else "no daily quota")
@@ -166,7 +194,7 @@ def describe(sim: Simulator, base_url: str, args: argparse.Namespace) -> str:
         f"Client secret:     {sim.client_secret}",
         f"Redirect URI:      {sim.redirect_uri}",
         "                   (any redirect URI is accepted; consent is automatic)",
-        f"Access token:      {sim.access_token()}",
+        f"Access token:      {token}",
         "                   (valid one hour; or sign in at /authorize and /token)",
     ]
     if sim.plants:
@@ -185,6 +213,10 @@ def describe(sim: Simulator, base_url: str, args: argparse.Namespace) -> str:
         f"    --client-id {sim.client_id} --client-secret {sim.client_secret} \\",
         f"    --subscription-key {sim.subscription_key} --redirect-uri {LISTEN_REDIRECT} --listen",
         f"  legrand-async plants --config {login}",
+        "",
+        "For the examples in the docs (sh, bash, zsh):",
+        *(f"  export {name}={value}" for name, value in environment(sim, base_url, token)),
+        f"  export LEGRAND_TOKEN_FILE={login}/token.json   # once signed in as above",
         "",
         "Press Ctrl-C to stop.",
     ]
