@@ -203,8 +203,9 @@ async def test_the_demo_is_the_poller_at_work(monkeypatch: pytest.MonkeyPatch) -
     assert summary["simulated"] == "23:59 of the day"
     for shown in ("discovery: plants 4 listed, 4 read", "round 1:", "retries by cause"):
         assert shown in text
-    assert "Signed in through the OAuth flow" in text
-    assert "access_token='***'" in text
+    signed_in = next(line for line in text.splitlines() if line.startswith("Signed in"))
+    assert signed_in == "Signed in through the OAuth authorization-code flow (6 scopes)"
+    assert "access_token" not in text
 
 
 @pytest.mark.asyncio

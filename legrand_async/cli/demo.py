@@ -57,17 +57,29 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     demo = commands.add_parser(
         "demo",
         help="poll a simulated fleet within the quota (offline)",
-        description="A simulated day of polling a fleet within its daily quota, in --seconds.",
+        description="Poll a simulated fleet of thermostats for a whole simulated day, within "
+        "its daily quota, in --seconds of real time: no account and no network needed.",
     )
     demo.add_argument("--plants", type=int, default=50, help="plants in the fleet (default 50)")
-    demo.add_argument("--thermostats", type=int, default=2, help="per plant (default 2)")
+    demo.add_argument(
+        "--thermostats", type=int, default=2, help="thermostats in each plant (default 2)"
+    )
     demo.add_argument(
         "--seconds", type=float, default=60.0, help="how long the simulated day lasts (default 60)"
     )
-    demo.add_argument("--per-day", type=int, default=500, help="daily quota (default 500)")
-    demo.add_argument("--per-second", type=int, default=10, help="gateway rate (default 10/s)")
-    demo.add_argument("--faults", type=float, default=0.05, help="fault rate 0..1 (default 0.05)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--per-day", type=int, default=500, help="calls allowed a day (default 500)")
+    demo.add_argument(
+        "--per-second", type=int, default=10, help="calls allowed a second (default 10)"
+    )
+    demo.add_argument(
+        "--faults",
+        type=float,
+        default=0.05,
+        help="share of calls that fail, from 0 to 1 (default 0.05)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=0, help="the same seed gives the same fleet (default 0)"
+    )
     demo.set_defaults(refuse=demo.error)
 
 
@@ -226,7 +238,8 @@ async def run_demo(
             f"{per_second}/s, faults {faults:.0%}; a simulated day in {seconds:g} s"
         )
         token = await sim.sign_in()
-        report.say(f"Signed in through the OAuth flow: {token}")
+        scopes = len((token.scope or "").split())
+        report.say(f"Signed in through the OAuth authorization-code flow ({scopes} scopes)")
         auth = OAuth2Auth(sim.oauth_app(), MemoryTokenStore(token), clock=sim_clock)
         limit = RateLimit(per_second=per_second, per_day=per_day, clock=sim_clock)
         rng = random.Random(seed)  # noqa: S311 - which thermostat gets a command

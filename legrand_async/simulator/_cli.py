@@ -20,6 +20,14 @@ from . import Simulator
 
 __all__ = ["add_parser", "describe", "environment", "run", "simulator_for"]
 
+#: What ``legrand-async simulator --help`` says first, in plain words.
+DESCRIPTION = (
+    "Serve a simulated Legrand developer cloud on a local port until Ctrl-C. It prints what a "
+    "client needs (the base URL, a subscription key, the application's client id, secret and "
+    "redirect URI, an access token, the first plant's ids) and the lines to export for the "
+    "examples in the docs. Any HTTP client can use it, in any language."
+)
+
 #: The redirect URI that ``legrand-async login --listen`` can catch (the simulator accepts any).
 LISTEN_REDIRECT = "http://localhost:8765/callback"
 
@@ -65,13 +73,21 @@ def add_parser(commands: Any) -> None:
     sim = commands.add_parser(
         "simulator",
         help="serve a simulated cloud on a local port (offline; needs the simulator extra)",
-        description=__doc__,
+        description=DESCRIPTION,
     )
-    sim.add_argument("--port", type=_port, default=8080, help="default 8080; 0 picks a free one")
-    sim.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    sim.add_argument("--fleet", type=_count, default=10, metavar="N", help="plants (default 10)")
     sim.add_argument(
-        "--thermostats", type=_count, default=2, metavar="N", help="per plant (default 2)"
+        "--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)"
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="the address (default 127.0.0.1)")
+    sim.add_argument(
+        "--fleet", type=_count, default=10, metavar="N", help="plants in the fleet (default 10)"
+    )
+    sim.add_argument(
+        "--thermostats",
+        type=_count,
+        default=2,
+        metavar="N",
+        help="thermostats in each plant (default 2)",
     )
     sim.add_argument(
         "--faults",
