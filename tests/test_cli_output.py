@@ -11,6 +11,9 @@ import argparse
 import base64
 import json
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -292,3 +295,25 @@ def test_argument_errors_name_the_flag_before_anything_starts(
     assert len(err.strip().splitlines()) == 1
     assert f"error: {flag} " in err or f"argument {flag}:" in err
     assert "per_second" not in err
+
+
+def test_watch_runs_until_ctrl_c(login: Path, served: Served) -> None:
+    """In a process of its own: lines as changes come, then Ctrl-C ends it, status 130, quietly."""
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "legrand_async.cli", "watch", "--config", str(login)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watching.stdout is not None
+        first = watching.stdout.readline()  # the first reading of a thermostat
+        assert " thermostat " in first
+        watching.send_signal(signal.SIGINT)
+        out, err = watching.communicate(timeout=60)
+    finally:
+        watching.kill()
+        watching.wait()
+    assert watching.returncode == 130
+    assert "Traceback" not in err
+    assert all(" thermostat " in line for line in out.splitlines())
