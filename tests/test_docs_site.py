@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -28,13 +29,25 @@ MODULES = {
 _ENTRY = re.compile(r"^::: ([\w.]+)\s*$", re.MULTILINE)
 
 
-def _config() -> dict[str, object]:
+def _hooks() -> Any:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import mkdocs_hooks
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return mkdocs_hooks
+
+
+def _config() -> dict[str, Any]:
     # mkdocs.yml has no custom YAML tags, so the safe loader reads it.
-    return yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    config: dict[str, Any] = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    return config
 
 
 def _entries(page: str) -> list[str]:
-    return _ENTRY.findall((REFERENCE / page).read_text(encoding="utf-8"))
+    """The entries of a reference page as the site shows it (the hook's section included)."""
+    markdown = _hooks().complete((REFERENCE / page).read_text(encoding="utf-8"))
+    return _ENTRY.findall(markdown)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -50,6 +63,20 @@ def test_reference_entries_are_public_names(module: str) -> None:
     entries = _entries(MODULES[module])
     assert len(entries) == len(set(entries)), "an entry is listed twice"
     assert [e for e in entries if e.removeprefix(f"{module}.") not in names] == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_new_public_name_gets_an_entry_at_once(
+    module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name added to ``__all__`` (by another change) is in "Other names" until grouped."""
+    imported = importlib.import_module(module)
+    monkeypatch.setattr(imported, "__all__", [*imported.__all__, "NewName"])
+    page = (REFERENCE / MODULES[module]).read_text(encoding="utf-8")
+    assert f"<!-- the other names of {module} -->" in page
+    assert _hooks().ungrouped(page, module) == ["NewName"]
+    completed = _hooks().complete(page)
+    assert completed.rstrip().endswith(f"## Other names\n\n::: {module}.NewName")
 
 
 def _nav_pages(nav: object) -> list[str]:
