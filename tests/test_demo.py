@@ -401,3 +401,29 @@ def test_a_day_in_a_millisecond_on_the_real_clock(capsys: pytest.CaptureFixture[
     assert cli.main(["demo", "--plants", "2", "--seconds", "0.001"]) == 0
     summary = summary_of(capsys.readouterr().out)
     assert summary["simulated"] == "23:59 of the day"
+
+
+@pytest.mark.asyncio
+async def test_on_a_terminal_the_progress_is_one_live_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal: no round lines, a block redrawn in place (rounds, calls, changes, calls
+    left), taken away for the summary; piped, the round lines as before."""
+    monkeypatch.setattr(demo, "is_terminal", lambda out: True)
+    out = io.StringIO()
+    summary = await run_demo(plants=4, per_day=200, faults=0, out=out, clock=FakeClock())
+    text = out.getvalue()
+    before, _, after = text.partition("\nSummary")
+    for shown in ("rounds", "reads", "calls on the wire", "changes seen", "calls left today"):
+        assert shown in before
+    assert "\x1b[" in before  # drawn in place with cursor moves
+    assert "round 1:" not in text
+    assert "Signed in through the OAuth authorization-code flow" in before
+    assert summary["rounds"] >= 1
+    assert "calls left today" in after
+
+    monkeypatch.setattr(demo, "is_terminal", lambda out: False)
+    piped = io.StringIO()
+    await run_demo(plants=4, per_day=200, faults=0, out=piped, clock=FakeClock())
+    assert "round 1:" in piped.getvalue()
+    assert "\x1b[" not in piped.getvalue()
