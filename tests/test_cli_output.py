@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from legrand_async import Token, __version__, cli
@@ -266,7 +267,9 @@ def test_root_help_in_plain_words() -> None:
         assert command in text
 
 
-@pytest.mark.parametrize("command", ["plants", "thermostats", "whoami", "status", "watch"])
+@pytest.mark.parametrize(
+    "command", ["plants", "thermostats", "whoami", "status", "watch", "demo", "simulator"]
+)
 def test_every_command_that_prints_data_has_json(command: str) -> None:
     assert "--json" in _subparsers()[command].format_help()
 
@@ -317,3 +320,34 @@ def test_watch_runs_until_ctrl_c(login: Path, served: Served) -> None:
     assert watching.returncode == 130
     assert "Traceback" not in err
     assert all(" thermostat " in line for line in out.splitlines())
+
+
+def test_simulator_json_is_what_a_client_needs() -> None:
+    """``simulator --json``: one JSON object (base URL, the variables to export), then quiet."""
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "legrand_async.cli", "simulator", "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serving.stdout is not None
+        facts = json.loads(serving.stdout.readline())
+        variables = facts["environment"]
+        assert variables["LEGRAND_BASE_URL"] == variables["LEGRAND_AUTH_URL"] == facts["base_url"]
+        answer = httpx.get(
+            f"{facts['base_url']}/smarther/v2.0/plants",
+            headers={
+                "Ocp-Apim-Subscription-Key": variables["LEGRAND_SUBSCRIPTION_KEY"],
+                "Authorization": f"Bearer {variables['LEGRAND_ACCESS_TOKEN']}",
+            },
+        )
+        assert answer.status_code == 200
+        assert variables["LEGRAND_PLANT_ID"] in {plant["id"] for plant in answer.json()["plants"]}
+        serving.send_signal(signal.SIGINT)
+        out, err = serving.communicate(timeout=60)
+    finally:
+        serving.kill()
+        serving.wait()
+    assert serving.returncode == 0, err
+    assert out == ""

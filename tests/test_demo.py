@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import io
 import itertools
+import json
 import math
 import os
 import re
@@ -427,3 +428,14 @@ async def test_on_a_terminal_the_progress_is_one_live_block(
     await run_demo(plants=4, per_day=200, faults=0, out=piped, clock=FakeClock())
     assert "round 1:" in piped.getvalue()
     assert "\x1b[" not in piped.getvalue()
+
+
+def test_json_prints_only_the_summary(fake_time: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo", "--json", "--plants", "4", "--per-day", "100"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    summary = json.loads(out)  # the one JSON object, nothing around it
+    assert summary["plants"] == "4 listed, 4 read"
+    assert summary["thermostats"] == 8
+    assert summary["simulated"] == "23:59 of the day"
+    assert isinstance(summary["retries by cause"], dict)

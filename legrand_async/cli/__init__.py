@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from ._config import SETTINGS as SETTINGS
 from ._config import CLIError as CLIError
 from ._config import ask as ask
 from ._config import config_dir
+from ._output import print_json
 from .login import catch_redirect as catch_redirect
 
 __all__ = ["main"]
@@ -81,7 +83,11 @@ async def run_watch(args: argparse.Namespace, directory: Path) -> int:
 
 async def run_demo(args: argparse.Namespace, directory: Path) -> int:
     options = {name: getattr(args, name) for name in demo.ARGUMENTS}
-    await demo.run_demo(**options, refuse=args.refuse)
+    if not args.json:
+        await demo.run_demo(**options, refuse=args.refuse)
+        return 0
+    summary = await demo.run_demo(**options, refuse=args.refuse, out=io.StringIO())
+    print_json(summary)
     return 0
 
 

@@ -15,13 +15,9 @@ from typing import Any, TextIO
 __all__ = ["add_json_flag", "for_how_long", "is_terminal", "print_json", "print_table", "show"]
 
 
-def add_json_flag(parser: Any) -> None:
+def add_json_flag(parser: Any, help: str = "print JSON instead of a table, for scripts") -> None:
     """``--json`` on a command that prints data."""
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print JSON instead of a table, for scripts",
-    )
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def is_terminal(out: TextIO) -> bool:

@@ -37,7 +37,7 @@ from .. import (
 from .._clock import Clock, SystemClock
 from .._poller import StatusChange, ThermostatPoller
 from .._poller._pacing import spendable
-from ._output import is_terminal
+from ._output import add_json_flag, is_terminal
 
 __all__ = ["ARGUMENTS", "RESERVE", "DemoClock", "add_parser", "run_demo"]
 
@@ -83,6 +83,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--seed", type=int, default=0, help="the same seed gives the same fleet (default 0)"
     )
+    add_json_flag(demo, "print only the summary, as JSON, at the end")
     demo.set_defaults(refuse=demo.error)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import socket
 import sys
@@ -117,6 +118,12 @@ def add_parser(commands: Any) -> None:
         type=_zone,
         metavar="ZONE",
         help="the zone of activation times sent without an offset (default UTC)",
+    )
+    sim.add_argument(
+        "--json",
+        action="store_true",
+        help="print what a client needs as one JSON object (the base URL, the credentials, the "
+        "variables to export) instead of the text",
     )
     sim.add_argument(
         "--hc-form-bodies",
@@ -261,7 +268,16 @@ async def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     async with sim.serve(port=args.port, host=args.host) as served:
         handled = _on_signals(loop, stop)
         try:
-            print(describe(sim, _client_url(args.host, served), args), file=out, flush=True)
+            base_url = _client_url(args.host, served)
+            if args.json:
+                token = sim.access_token()
+                facts = {
+                    "base_url": base_url,
+                    "environment": dict(environment(sim, base_url, token)),
+                }
+                print(json.dumps(facts), file=out, flush=True)
+            else:
+                print(describe(sim, base_url, args), file=out, flush=True)
             await stop.wait()
         except asyncio.CancelledError:
             # Cancelled (Ctrl-C before the handlers were set, a test): stop, exit 0. Taken
@@ -272,5 +288,6 @@ async def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         finally:
             for sig in handled:
                 loop.remove_signal_handler(sig)
-    print("Simulator stopped.", file=out, flush=True)
+    if not args.json:  # with --json, the output is the one object
+        print("Simulator stopped.", file=out, flush=True)
     return 0
