@@ -7,6 +7,7 @@ extra and are skipped without it (``.ci/run`` installs it and builds the whole s
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import re
 import subprocess
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from legrand_async import cli
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -162,3 +165,17 @@ def test_a_broken_link_fails_the_strict_build(tmp_path: Path, text: str, problem
     )
     assert build.returncode != 0
     assert problem in build.stderr + build.stdout
+
+
+def test_the_command_line_page_names_every_command_and_flag() -> None:
+    page = (DOCS / "cli.md").read_text(encoding="utf-8")
+    action = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, parser in action.choices.items():
+        if f"`{name}`" not in page:
+            missing.append(name)
+        for option in parser._actions:
+            flags = [flag for flag in option.option_strings if flag.startswith("--")]
+            if flags and flags[0] != "--help" and f"`{flags[0]}" not in page:
+                missing.append(f"{name} {flags[0]}")
+    assert missing == []

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 __all__ = ["add_json_flag", "for_how_long", "is_terminal", "print_json", "print_table", "show"]
 
 
-def add_json_flag(parser: Any, help: str = "print JSON instead of a table, for scripts") -> None:
+def add_json_flag(parser: Any, help: str = "print JSON instead of text, for scripts") -> None:
     """``--json`` on a command that prints data."""
     parser.add_argument("--json", action="store_true", help=help)
 

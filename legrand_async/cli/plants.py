@@ -20,7 +20,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="list the Smarther plants of the saved login",
         description="List the Smarther plants (homes) of the saved login: one API call.",
     )
-    add_json_flag(command)
+    add_json_flag(command, "print JSON instead of a table, for scripts")
 
 
 async def plants(directory: Path, *, as_json: bool = False) -> int:

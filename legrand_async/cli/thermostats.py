@@ -29,7 +29,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "measured temperature and humidity, and whether it is online. It costs one call for "
         "the plant list, one per plant and one per thermostat.",
     )
-    add_json_flag(command)
+    add_json_flag(command, "print JSON instead of a table, for scripts")
 
 
 def row(

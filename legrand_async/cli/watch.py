@@ -43,7 +43,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "within the daily quota, and print each change as it is seen (the first reading of "
         "each thermostat too), until Ctrl-C.",
     )
-    add_json_flag(command)
+    add_json_flag(command, "print one JSON object a line for each change, for scripts")
     command.add_argument(
         "--interval",
         type=_above_zero(float),
