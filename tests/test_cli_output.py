@@ -188,7 +188,7 @@ def test_status_shows_the_quota_and_the_token_health(
     assert (after["quota"]["used"], after["quota"]["left"]) == (1, 499)
     assert datetime.fromisoformat(after["quota"]["resets_at"]) > datetime.now(UTC)
     out = run(capsys, "status", "--config", str(login))
-    assert "Quota today: 1 calls used, 499 left of 500; resets " in out
+    assert "Quota today: 1 call used, 499 left of 500; resets " in out
     assert "Token: ok, valid " in out
     assert out != run(capsys, "whoami", "--config", str(login))
 

@@ -61,7 +61,8 @@ async def status(directory: Path, *, as_json: bool = False) -> int:
         )
         return 0
     print(
-        f"Quota today: {quota.used_today} calls used, {quota.remaining_today} left of "
+        f"Quota today: {quota.used_today} call{'' if quota.used_today == 1 else 's'} used, "
+        f"{quota.remaining_today} left of "
         f"{quota.per_day}; resets {quota.resets_at.isoformat()}"
     )
     if quota.paused_until is not None:
