@@ -48,7 +48,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "--interval",
         type=_above_zero(float),
         metavar="SECONDS",
-        help="read each thermostat this often (default: as often as the quota allows)",
+        help="read each thermostat no more often than this (default: as often as the daily "
+        "quota allows)",
     )
     command.add_argument(
         "--count",
