@@ -127,6 +127,10 @@ def test_griffe_extension_turns_roles_into_code() -> None:
         sys.path.remove(str(ROOT / "scripts"))
     text = "See :class:`Token`, :meth:`~LegrandClient.aclose` and :py:func:`parse_notification`."
     assert plain(text) == "See `Token`, `LegrandClient.aclose` and `parse_notification`."
+    literal = "Pass it as ``options=``::\n\n    f(x)\n"
+    assert plain(literal) == "Pass it as ``options=``:\n\n    f(x)\n"
+    assert plain("else ``==``. ::\n\n    f(x)\n") == "else ``==``.\n\n    f(x)\n"
+    assert plain("a :: b") == "a :: b"
 
 
 def _mkdocs() -> str:
