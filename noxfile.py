@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck generate bench``."""
+"""Developer sessions: ``nox -s tests lint typecheck generate bench docs``."""
 
 from __future__ import annotations
 
@@ -44,3 +44,10 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[simulator,webhooks]")
     for script in ("overhead", "quota", "fleet_scale", "webhook_ack"):
         session.run("python", f"benchmarks/{script}.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site strict (broken links and references fail it) into site/."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import io
 import itertools
+import json
 import math
 import os
 import re
@@ -203,8 +204,9 @@ async def test_the_demo_is_the_poller_at_work(monkeypatch: pytest.MonkeyPatch) -
     assert summary["simulated"] == "23:59 of the day"
     for shown in ("discovery: plants 4 listed, 4 read", "round 1:", "retries by cause"):
         assert shown in text
-    assert "Signed in through the OAuth flow" in text
-    assert "access_token='***'" in text
+    signed_in = next(line for line in text.splitlines() if line.startswith("Signed in"))
+    assert signed_in == "Signed in through the OAuth authorization-code flow (6 scopes)"
+    assert "access_token" not in text
 
 
 @pytest.mark.asyncio
@@ -400,3 +402,40 @@ def test_a_day_in_a_millisecond_on_the_real_clock(capsys: pytest.CaptureFixture[
     assert cli.main(["demo", "--plants", "2", "--seconds", "0.001"]) == 0
     summary = summary_of(capsys.readouterr().out)
     assert summary["simulated"] == "23:59 of the day"
+
+
+@pytest.mark.asyncio
+async def test_on_a_terminal_the_progress_is_one_live_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal: no round lines, a block redrawn in place (rounds, calls, changes, calls
+    left), taken away for the summary; piped, the round lines as before."""
+    monkeypatch.setattr(demo, "is_terminal", lambda out: True)
+    out = io.StringIO()
+    summary = await run_demo(plants=4, per_day=200, faults=0, out=out, clock=FakeClock())
+    text = out.getvalue()
+    before, _, after = text.partition("\nSummary")
+    for shown in ("rounds", "reads", "calls on the wire", "changes seen", "calls left today"):
+        assert shown in before
+    assert "\x1b[" in before  # drawn in place with cursor moves
+    assert "round 1:" not in text
+    assert "Signed in through the OAuth authorization-code flow" in before
+    assert summary["rounds"] >= 1
+    assert "calls left today" in after
+
+    monkeypatch.setattr(demo, "is_terminal", lambda out: False)
+    piped = io.StringIO()
+    await run_demo(plants=4, per_day=200, faults=0, out=piped, clock=FakeClock())
+    assert "round 1:" in piped.getvalue()
+    assert "\x1b[" not in piped.getvalue()
+
+
+def test_json_prints_only_the_summary(fake_time: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo", "--json", "--plants", "4", "--per-day", "100"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    summary = json.loads(out)  # the one JSON object, nothing around it
+    assert summary["plants"] == "4 listed, 4 read"
+    assert summary["thermostats"] == 8
+    assert summary["simulated"] == "23:59 of the day"
+    assert isinstance(summary["retries by cause"], dict)

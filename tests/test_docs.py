@@ -321,6 +321,9 @@ def _restore_logging() -> Iterator[None]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The examples' default base and sign-in URLs: the ones respx answers for.
+    monkeypatch.delenv("LEGRAND_BASE_URL", raising=False)
+    monkeypatch.delenv("LEGRAND_AUTH_URL", raising=False)
     monkeypatch.setenv("LEGRAND_SUBSCRIPTION_KEY", KEY)
     monkeypatch.setenv("LEGRAND_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("LEGRAND_PLANT_ID", PLANT)
@@ -338,19 +341,26 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     FileTokenStore(token_file).save_sync(expiring)
     monkeypatch.setenv("LEGRAND_TOKEN_FILE", str(token_file))
     # The sign-in example asks for the redirect with input(): answer with the state it sent.
-    states: list[str] = []
+    sent = record_authorization_urls(monkeypatch)
+
+    def paste(prompt: str = "") -> str:
+        return f"{REDIRECT_URI}?code=code-5e1b&state={sent[-1][1]}"
+
+    monkeypatch.setattr("builtins.input", paste)
+
+
+def record_authorization_urls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every (url, state) that ``OAuthApp.authorization_url`` hands out from now on."""
+    sent: list[tuple[str, str]] = []
     authorization_url = OAuthApp.authorization_url
 
     def recording(self: OAuthApp, state: str | None = None) -> tuple[str, str]:
         url, state = authorization_url(self, state)
-        states.append(state)
+        sent.append((url, state))
         return url, state
 
-    def paste(prompt: str = "") -> str:
-        return f"{REDIRECT_URI}?code=code-5e1b&state={states[-1]}"
-
     monkeypatch.setattr(OAuthApp, "authorization_url", recording)
-    monkeypatch.setattr("builtins.input", paste)
+    return sent
 
 
 def _run(block: Block) -> None:

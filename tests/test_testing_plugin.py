@@ -502,6 +502,6 @@ def test_login_and_plants_against_the_command(
     assert status == 0
     assert "Logged in." in capsys.readouterr().out
     assert cli.main(["plants", "--config", config]) == 0
-    listed = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    listed = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[1:]]
     assert listed == list(Simulator.fleet(plants=2, thermostats_per_plant=2, seed=3).plants)
     assert served.stop() == 0

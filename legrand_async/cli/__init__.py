@@ -1,31 +1,35 @@
 """``legrand-async``: sign in once, then use the saved login (needs the ``cli`` extra).
 
 Commands: ``login`` (authorization-code flow, or ``--import`` of the seed script's config.yaml),
-``whoami``/``status`` (the token's expiry and scope, never its value) and ``plants`` (Smarther
-plants with the saved login). Settings come from flags, then ``--import``, then ``LEGRAND_*``
-environment variables, then the saved config, then a prompt. Config and token live in the
-user's config directory (or ``--config PATH``), written atomically with mode 0600.
+``whoami`` (the sign-in: user, scopes, expiry), ``status`` (today's quota and the token's
+health), ``plants`` and ``thermostats`` (tables, or ``--json``), ``watch`` (the changes, until
+Ctrl-C), ``demo`` and ``simulator`` (offline). Settings come from flags, then ``--import``, then
+``LEGRAND_*`` environment variables, then the saved config, then a prompt. Config and token live
+in the user's config directory (or ``--config PATH``), written atomically with mode 0600.
 """
 
-# One module per command (login, whoami, plants, demo, simulator), each with an ``add_parser``
-# and a coroutine taking only what it uses; _config.py holds what they share, _parser.py builds
-# the parser. The functions below are the only place that reads the parsed arguments.
+# One module per command (login, whoami, status, plants, thermostats, watch, demo, simulator),
+# each with an ``add_parser`` and a coroutine taking only what it uses; _config.py holds what
+# they share, _output.py how they print, _parser.py builds the parser. The functions below are
+# the only place that reads the parsed arguments.
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import LegrandError
-from . import _parser, demo, login, plants, simulator, whoami
+from . import _parser, demo, login, plants, simulator, status, thermostats, watch, whoami
 from ._config import SETTINGS as SETTINGS
 from ._config import CLIError as CLIError
 from ._config import ask as ask
 from ._config import config_dir
+from ._output import print_json
 from .login import catch_redirect as catch_redirect
 
 __all__ = ["main"]
@@ -33,8 +37,15 @@ __all__ = ["main"]
 # and scripts may replace: run_login reads it at each call) and catch_redirect.
 
 
+#: What ``legrand-async --help`` says first, in plain words.
+DESCRIPTION = (
+    "A command line for the Legrand / BTicino developer cloud. Sign in once with 'login'; the "
+    "other commands use the saved login. 'demo' and 'simulator' run offline."
+)
+
+
 def parser() -> argparse.ArgumentParser:
-    return _parser.build(__doc__)
+    return _parser.build(DESCRIPTION)
 
 
 async def run_login(args: argparse.Namespace, directory: Path) -> int:
@@ -51,16 +62,32 @@ async def run_login(args: argparse.Namespace, directory: Path) -> int:
 
 
 async def run_whoami(args: argparse.Namespace, directory: Path) -> int:
-    return await whoami.whoami(directory)
+    return await whoami.whoami(directory, as_json=args.json)
+
+
+async def run_status(args: argparse.Namespace, directory: Path) -> int:
+    return await status.status(directory, as_json=args.json)
 
 
 async def run_plants(args: argparse.Namespace, directory: Path) -> int:
-    return await plants.plants(directory)
+    return await plants.plants(directory, as_json=args.json)
+
+
+async def run_thermostats(args: argparse.Namespace, directory: Path) -> int:
+    return await thermostats.thermostats(directory, as_json=args.json)
+
+
+async def run_watch(args: argparse.Namespace, directory: Path) -> int:
+    return await watch.watch(directory, as_json=args.json, interval=args.interval, count=args.count)
 
 
 async def run_demo(args: argparse.Namespace, directory: Path) -> int:
     options = {name: getattr(args, name) for name in demo.ARGUMENTS}
-    await demo.run_demo(**options, refuse=args.refuse)
+    if not args.json:
+        await demo.run_demo(**options, refuse=args.refuse)
+        return 0
+    summary = await demo.run_demo(**options, refuse=args.refuse, out=io.StringIO())
+    print_json(summary)
     return 0
 
 
@@ -70,8 +97,11 @@ async def run_simulator(args: argparse.Namespace, directory: Path) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path], Coroutine[Any, Any, int]]] = {
     "login": run_login,
-    **dict.fromkeys(whoami.NAMES, run_whoami),
+    "whoami": run_whoami,
+    "status": run_status,
     "plants": run_plants,
+    "thermostats": run_thermostats,
+    "watch": run_watch,
     "demo": run_demo,
     "simulator": run_simulator,
 }

@@ -11,15 +11,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._auth import DEFAULT_AUTH_URL, DEFAULT_SCOPES, FileTokenStore, OAuthApp
-from .._client import DEFAULT_BASE_URL
+from .._auth import DEFAULT_AUTH_URL, DEFAULT_SCOPES, FileTokenStore, OAuth2Auth, OAuthApp
+from .._client import DEFAULT_BASE_URL, LegrandClient
 from .._files import read_private, write_private
 from .._json import NotJSON, loads
+from .._transport.ratelimit import FileQuotaStore, RateLimit
 
 CONFIG_NAME = "config.json"
 #: A config.json is a few hundred bytes: a larger one is refused unread.
 MAX_CONFIG_FILE = 1024 * 1024
 TOKEN_NAME = "token.json"  # noqa: S105 - a file name
+#: The day's count of calls the commands made, shared by every command (``status`` reads it).
+QUOTA_NAME = "quota.json"
+#: The Starter Kit's daily quota, which the commands keep to.
+PER_DAY = 500
 #: setting -> (environment variable, prompt, secret)
 SETTINGS: dict[str, tuple[str, str, bool]] = {
     "client_id": ("LEGRAND_CLIENT_ID", "Client id (from the app registration e-mail)", False),
@@ -140,4 +145,21 @@ def app_from(config: dict[str, Any]) -> OAuthApp:
         config["redirect_uri"],
         scopes=config.get("scopes", DEFAULT_SCOPES),
         auth_url=config.get("auth_url", DEFAULT_AUTH_URL),
+    )
+
+
+def rate_limit(directory: Path) -> RateLimit:
+    """The Starter Kit's daily quota, counted in ``directory``'s quota.json across commands."""
+    return RateLimit(per_day=PER_DAY, store=FileQuotaStore(directory / QUOTA_NAME))
+
+
+def client_from(directory: Path) -> LegrandClient:
+    """A client with the login saved in ``directory`` (CLIError when there is none)."""
+    config = saved_config(directory)
+    auth = OAuth2Auth(app_from(config), token_store(directory))
+    return LegrandClient(
+        subscription_key=config["subscription_key"],
+        auth=auth,
+        base_url=config.get("base_url", DEFAULT_BASE_URL),
+        rate_limit=rate_limit(directory),
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from . import demo, login, plants, simulator, whoami
+from .. import __version__
+from . import demo, login, plants, simulator, status, thermostats, watch, whoami
 
 __all__ = ["build"]
 
 #: The command modules, in the order ``--help`` lists them.
-MODULES = (login, whoami, plants, demo, simulator)
+MODULES = (login, whoami, status, plants, thermostats, watch, demo, simulator)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,11 +27,15 @@ def build(description: str | None) -> argparse.ArgumentParser:
     common.add_argument(
         "--config",
         default=argparse.SUPPRESS,
+        metavar="PATH",
         help="directory for config.json and token.json, or a .json file in it "
         "(default: the user config directory)",
     )
     root = _Parser(prog="legrand-async", description=description, parents=[common])
-    commands = root.add_subparsers(dest="command", required=True)
+    root.add_argument("--version", action="version", version=f"legrand-async {__version__}")
+    commands = root.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
+    )
     for module in MODULES:
         module.add_parser(commands, common)
     return root

@@ -37,6 +37,7 @@ from .. import (
 from .._clock import Clock, SystemClock
 from .._poller import StatusChange, ThermostatPoller
 from .._poller._pacing import spendable
+from ._output import add_json_flag, is_terminal
 
 __all__ = ["ARGUMENTS", "RESERVE", "DemoClock", "add_parser", "run_demo"]
 
@@ -48,6 +49,8 @@ DAY: Final = 86400.0 - 60.0
 _ROOM: Final = 1.25
 #: At most one round line per this much simulated time (seconds).
 _ROUND_LINES: Final = 3600.0
+#: The live block is redrawn at most this often (seconds of the real clock).
+_REFRESH: Final = 0.25
 #: At most one discovery line per this much simulated time, until discovery settles.
 _DISCOVERY_LINES: Final = 600.0
 
@@ -57,17 +60,30 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     demo = commands.add_parser(
         "demo",
         help="poll a simulated fleet within the quota (offline)",
-        description="A simulated day of polling a fleet within its daily quota, in --seconds.",
+        description="Poll a simulated fleet of thermostats for a whole simulated day, within "
+        "its daily quota, in --seconds of real time: no account and no network needed.",
     )
     demo.add_argument("--plants", type=int, default=50, help="plants in the fleet (default 50)")
-    demo.add_argument("--thermostats", type=int, default=2, help="per plant (default 2)")
+    demo.add_argument(
+        "--thermostats", type=int, default=2, help="thermostats in each plant (default 2)"
+    )
     demo.add_argument(
         "--seconds", type=float, default=60.0, help="how long the simulated day lasts (default 60)"
     )
-    demo.add_argument("--per-day", type=int, default=500, help="daily quota (default 500)")
-    demo.add_argument("--per-second", type=int, default=10, help="gateway rate (default 10/s)")
-    demo.add_argument("--faults", type=float, default=0.05, help="fault rate 0..1 (default 0.05)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--per-day", type=int, default=500, help="calls allowed a day (default 500)")
+    demo.add_argument(
+        "--per-second", type=int, default=10, help="calls allowed a second (default 10)"
+    )
+    demo.add_argument(
+        "--faults",
+        type=float,
+        default=0.05,
+        help="share of calls that fail, from 0 to 1 (default 0.05)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=0, help="the same seed gives the same fleet (default 0)"
+    )
+    add_json_flag(demo, "print only the summary, as JSON, at the end")
     demo.set_defaults(refuse=demo.error)
 
 
@@ -226,11 +242,13 @@ async def run_demo(
             f"{per_second}/s, faults {faults:.0%}; a simulated day in {seconds:g} s"
         )
         token = await sim.sign_in()
-        report.say(f"Signed in through the OAuth flow: {token}")
+        scopes = len((token.scope or "").split())
+        report.say(f"Signed in through the OAuth authorization-code flow ({scopes} scopes)")
         auth = OAuth2Auth(sim.oauth_app(), MemoryTokenStore(token), clock=sim_clock)
         limit = RateLimit(per_second=per_second, per_day=per_day, clock=sim_clock)
         rng = random.Random(seed)  # noqa: S311 - which thermostat gets a command
         report.started = base.monotonic()
+        report.go_live()
         sim_clock.begin()
         async with sim.client(
             auth=auth, retry=RetryPolicy(max_delay=2.0), clock=sim_clock, rate_limit=limit
@@ -280,9 +298,60 @@ class _Report:
         self._round_line = -math.inf
         self._discovery: tuple[object, ...] = ()
         self._discovery_line = -math.inf
+        self._live: Any = None  # a rich Live on a terminal, once the day began
+        self._refreshed = -math.inf  # base.monotonic() of the live block's last refresh
 
     def say(self, text: str) -> None:
-        print(text, file=self.out)
+        if self._live is not None:  # above the live block
+            self._live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(text, file=self.out)
+
+    def go_live(self) -> None:
+        """On a terminal (and with rich), show the progress in one block updated in place."""
+        if not is_terminal(self.out):
+            return
+        try:
+            from rich.console import Console
+            from rich.live import Live
+        except ImportError:  # pragma: no cover - the cli extra installs rich
+            return
+        self._live = Live(
+            self.progress(),
+            console=Console(file=self.out, force_terminal=True),
+            auto_refresh=False,  # no thread of its own: refreshed as changes come, see seen()
+            transient=True,  # the summary follows in its place
+        )
+        self._live.start()
+
+    def progress(self) -> Any:
+        """The live block: the simulated time, rounds, reads, calls, changes, calls left."""
+        from rich.table import Table
+
+        poller, client = self.poller, self.client
+        quota = client.quota if client is not None else None
+        left = quota.remaining_today if quota is not None else self.per_day
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        rows = {
+            "simulated time": f"{_hhmm(self.clock.monotonic())} of the day",
+            "rounds": poller.cycles if poller is not None else 0,
+            "reads": poller.polls if poller is not None else 0,
+            "calls on the wire": client.stats.attempts if client is not None else 0,
+            "changes seen": self.changes,
+            "errors outlived": sum(poller.errors.values()) if poller is not None else 0,
+            "calls left today": left,
+        }
+        for name, value in rows.items():
+            grid.add_row(name, str(value))
+        return grid
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.update(self.progress(), refresh=True)
+            self._live.stop()
+            self._live = None
 
     def _say(self, text: str) -> None:
         self.say(f"[{_hhmm(self.clock.monotonic())}] {text}")
@@ -321,6 +390,7 @@ class _Report:
             "simulated": f"{_hhmm(self.clock.monotonic())} of the day",
             "seconds": round(elapsed, 1),
         }
+        self._stop_live()
         self.say("\nSummary")
         width = max(len(k) for k in summary)
         for key, value in summary.items():
@@ -342,17 +412,21 @@ class _Report:
             self._discovery, self._discovery_line = state, now
             info = self.discovered()
             self._say(f"discovery: plants {info['plants']}, {info['thermostats']} thermostats")
+        if self._live is not None and self.clock.base.monotonic() - self._refreshed >= _REFRESH:
+            self._refreshed = self.clock.base.monotonic()
+            self._live.update(self.progress(), refresh=True)
         if poller.cycles == self._rounds or now - self._round_line < _ROUND_LINES:
             return False
         self._rounds, self._round_line = poller.cycles, now
         quota = client.quota
         left = quota.remaining_today if quota is not None else None
         interval = poller.interval or 0.0
-        self._say(
-            f"round {poller.cycles}: {poller.polls} reads, "
-            f"{sum(poller.errors.values())} errors outlived, {self.changes} changes, "
-            f"{left} calls left today, each thermostat read every {_duration(interval)}"
-        )
+        if self._live is None:  # on a terminal the live block shows the rounds
+            self._say(
+                f"round {poller.cycles}: {poller.polls} reads, "
+                f"{sum(poller.errors.values())} errors outlived, {self.changes} changes, "
+                f"{left} calls left today, each thermostat read every {_duration(interval)}"
+            )
         return True
 
     async def command(self, rng: random.Random) -> None:

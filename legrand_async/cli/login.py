@@ -44,17 +44,49 @@ SEED_KEYS = {
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     """Register ``login`` on the CLI's subcommands."""
-    sign_in = commands.add_parser("login", parents=[common], help="sign in and save the login")
-    for name in SETTINGS:
-        sign_in.add_argument("--" + name.replace("_", "-"), dest=name)
-    sign_in.add_argument("--scopes", help=f"space-separated (default: {' '.join(DEFAULT_SCOPES)})")
-    sign_in.add_argument("--auth-url", dest="auth_url", help=f"default: {DEFAULT_AUTH_URL}")
-    sign_in.add_argument("--base-url", dest="base_url", help=f"default: {DEFAULT_BASE_URL}")
+    sign_in = commands.add_parser(
+        "login",
+        parents=[common],
+        help="sign in and save the login",
+        description="Sign in with your application's registration and save the login (config "
+        "and token, readable by you only). It prints an address to open in a browser; paste "
+        "the address the browser is sent to, or let --listen catch it. A setting not given as "
+        "a flag comes from its LEGRAND_* environment variable, the saved login, or a prompt.",
+    )
+    for name, (variable, prompt, _) in SETTINGS.items():
+        sign_in.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            metavar=name.split("_")[-1].upper(),
+            help=f"{prompt[0].lower()}{prompt[1:]}; else from {variable}",
+        )
     sign_in.add_argument(
-        "--listen", action="store_true", help="catch the http://localhost:PORT redirect itself"
+        "--scopes",
+        metavar="SCOPES",
+        help=f"the scopes to ask for, separated by spaces (default: {' '.join(DEFAULT_SCOPES)})",
     )
     sign_in.add_argument(
-        "--import", dest="import_path", metavar="PATH", help="the seed script's config.yaml"
+        "--auth-url",
+        dest="auth_url",
+        metavar="URL",
+        help=f"the sign-in service (default: {DEFAULT_AUTH_URL})",
+    )
+    sign_in.add_argument(
+        "--base-url",
+        dest="base_url",
+        metavar="URL",
+        help=f"the data API (default: {DEFAULT_BASE_URL})",
+    )
+    sign_in.add_argument(
+        "--listen",
+        action="store_true",
+        help="catch the redirect on http://localhost:PORT instead of asking to paste it",
+    )
+    sign_in.add_argument(
+        "--import",
+        dest="import_path",
+        metavar="PATH",
+        help="take the settings (and the tokens, if any) from the seed script's config.yaml",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import socket
 import sys
@@ -18,7 +19,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import Simulator
 
-__all__ = ["add_parser", "describe", "run", "simulator_for"]
+__all__ = ["add_parser", "describe", "environment", "run", "simulator_for"]
+
+#: What ``legrand-async simulator --help`` says first, in plain words.
+DESCRIPTION = (
+    "Serve a simulated Legrand developer cloud on a local port until Ctrl-C. It prints what a "
+    "client needs (the base URL, a subscription key, the application's client id, secret and "
+    "redirect URI, an access token, the first plant's ids) and the lines to export for the "
+    "examples in the docs. Any HTTP client can use it, in any language."
+)
 
 #: The redirect URI that ``legrand-async login --listen`` can catch (the simulator accepts any).
 LISTEN_REDIRECT = "http://localhost:8765/callback"
@@ -65,13 +74,21 @@ def add_parser(commands: Any) -> None:
     sim = commands.add_parser(
         "simulator",
         help="serve a simulated cloud on a local port (offline; needs the simulator extra)",
-        description=__doc__,
+        description=DESCRIPTION,
     )
-    sim.add_argument("--port", type=_port, default=8080, help="default 8080; 0 picks a free one")
-    sim.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    sim.add_argument("--fleet", type=_count, default=10, metavar="N", help="plants (default 10)")
     sim.add_argument(
-        "--thermostats", type=_count, default=2, metavar="N", help="per plant (default 2)"
+        "--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)"
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="the address (default 127.0.0.1)")
+    sim.add_argument(
+        "--fleet", type=_count, default=10, metavar="N", help="plants in the fleet (default 10)"
+    )
+    sim.add_argument(
+        "--thermostats",
+        type=_count,
+        default=2,
+        metavar="N",
+        help="thermostats in each plant (default 2)",
     )
     sim.add_argument(
         "--faults",
@@ -101,6 +118,12 @@ def add_parser(commands: Any) -> None:
         type=_zone,
         metavar="ZONE",
         help="the zone of activation times sent without an offset (default UTC)",
+    )
+    sim.add_argument(
+        "--json",
+        action="store_true",
+        help="print what a client needs as one JSON object (the base URL, the credentials, the "
+        "variables to export) instead of the text",
     )
     sim.add_argument(
         "--hc-form-bodies",
@@ -149,8 +172,36 @@ def _check_free(host: str, port: int) -> None:
             raise OSError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def environment(sim: Simulator, base_url: str, token: str) -> list[tuple[str, str]]:
+    """The variables the docs' examples read, set for this simulator and access ``token``:
+    (name, value) pairs."""
+    pairs = [
+        ("LEGRAND_BASE_URL", base_url),
+        ("LEGRAND_AUTH_URL", base_url),
+        ("LEGRAND_SUBSCRIPTION_KEY", sim.subscription_key),
+        ("LEGRAND_ACCESS_TOKEN", token),
+        ("LEGRAND_CLIENT_ID", sim.client_id),
+        ("LEGRAND_CLIENT_SECRET", sim.client_secret),
+        ("LEGRAND_REDIRECT_URI", sim.redirect_uri),
+    ]
+    if sim.plants:
+        plant = sim.plants[0]
+        pairs.append(("LEGRAND_PLANT_ID", plant.id))
+        if plant.thermostats:
+            pairs.append(("LEGRAND_MODULE_ID", plant.thermostats[0].id))
+        pairs.append(("LEGRAND_HC_PLANT_ID", plant.hc_id))
+        plugs = [m.id for m in plant.state.all_hc_modules() if m.kind == "plug"]
+        if plugs:
+            pairs.append(("LEGRAND_HC_MODULE_ID", plugs[0]))
+        if plant.door_units:
+            pairs.append(("LEGRAND_DEVICE_ID", plant.door_units[0]))
+    pairs.append(("LEGRAND_WEBHOOK_URL", "https://example.com/legrand/webhook"))
+    return pairs
+
+
 def describe(sim: Simulator, base_url: str, args: argparse.Namespace) -> str:
     """What the command prints once the server is up."""
+    token = sim.access_token()
     limits = [f"faults {args.faults:.0%}" if args.faults else "no faults"]
     limits.append(f"{args.per_second} calls/s" if args.per_second else "no rate limit")
     limits.append(f"{args.per_day} calls/day" if args.per_day is not None else "no daily quota")
@@ -166,7 +217,7 @@ def describe(sim: Simulator, base_url: str, args: argparse.Namespace) -> str:
         f"Client secret:     {sim.client_secret}",
         f"Redirect URI:      {sim.redirect_uri}",
         "                   (any redirect URI is accepted; consent is automatic)",
-        f"Access token:      {sim.access_token()}",
+        f"Access token:      {token}",
         "                   (valid one hour; or sign in at /authorize and /token)",
     ]
     if sim.plants:
@@ -185,6 +236,10 @@ def describe(sim: Simulator, base_url: str, args: argparse.Namespace) -> str:
         f"    --client-id {sim.client_id} --client-secret {sim.client_secret} \\",
         f"    --subscription-key {sim.subscription_key} --redirect-uri {LISTEN_REDIRECT} --listen",
         f"  legrand-async plants --config {login}",
+        "",
+        "For the examples in the docs (sh, bash, zsh):",
+        *(f"  export {name}={value}" for name, value in environment(sim, base_url, token)),
+        f"  export LEGRAND_TOKEN_FILE={login}/token.json   # once signed in as above",
         "",
         "Press Ctrl-C to stop.",
     ]
@@ -213,7 +268,16 @@ async def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     async with sim.serve(port=args.port, host=args.host) as served:
         handled = _on_signals(loop, stop)
         try:
-            print(describe(sim, _client_url(args.host, served), args), file=out, flush=True)
+            base_url = _client_url(args.host, served)
+            if args.json:
+                token = sim.access_token()
+                facts = {
+                    "base_url": base_url,
+                    "environment": dict(environment(sim, base_url, token)),
+                }
+                print(json.dumps(facts), file=out, flush=True)
+            else:
+                print(describe(sim, base_url, args), file=out, flush=True)
             await stop.wait()
         except asyncio.CancelledError:
             # Cancelled (Ctrl-C before the handlers were set, a test): stop, exit 0. Taken
@@ -224,5 +288,6 @@ async def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         finally:
             for sig in handled:
                 loop.remove_signal_handler(sig)
-    print("Simulator stopped.", file=out, flush=True)
+    if not args.json:  # with --json, the output is the one object
+        print("Simulator stopped.", file=out, flush=True)
     return 0
