@@ -25,6 +25,7 @@ DOCS = ROOT / "docs"
 REFERENCE = DOCS / "reference"
 MODULES = {
     "legrand_async": "legrand_async.md",
+    "legrand_async.redis": "redis.md",
     "legrand_async.simulator": "simulator.md",
     "legrand_async.testing": "testing.md",
     "legrand_async.webhooks": "webhooks.md",
